@@ -78,7 +78,11 @@ export class InstanceNotAllowedError extends ServiceError {
   readonly code = 'instance_not_allowed';
   readonly title = 'Instance not allowed';
   constructor(readonly deniedInstanceIds: readonly string[]) {
-    super('The caller may not use some of the requested instances');
+    super(
+      deniedInstanceIds.length > 0
+        ? 'The caller may not use some of the requested instances'
+        : 'The caller may not use any instance',
+    );
   }
   override extensions(): Record<string, unknown> {
     return { deniedInstanceIds: [...this.deniedInstanceIds] };
