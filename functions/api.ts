@@ -73,6 +73,8 @@ export const handler = middy<Event, Result, Error, ExchangeContext>()
       exposeHeaders: 'X-Request-Id,RateLimit,RateLimit-Policy,Retry-After,WWW-Authenticate',
       maxAge: 600,
       cacheControl: 'no-store',
+      // Preflights are answered before routing: they carry no credentials and reach no route handler.
+      disableBeforePreflightResponse: false,
     }),
   )
   .use(httpSecurityHeaders())

@@ -3,7 +3,7 @@ import type { Config } from './config';
 import { FileEntitlementStore } from './entitlements/file-store';
 import type { EntitlementStore } from './entitlements/store';
 import { createStreamTokenService, type StreamTokenService } from './stream-token-service';
-import { secretsManagerCredentials, staticCredentials } from './tencent/credentials';
+import { logger } from './logger';
 import { createStreamTokenClient } from './tencent/stream-token-client';
 
 export interface Container {
@@ -15,14 +15,10 @@ export interface Container {
  * client with its keep-alive agent, the entitlement store) and wires them into the service.
  */
 export function createContainer(config: Config): Container {
-  const credentials =
-    'secretArn' in config.tencent.credentials
-      ? secretsManagerCredentials(config.tencent.credentials.secretArn)
-      : staticCredentials(config.tencent.credentials.secretId, config.tencent.credentials.secretKey);
   const service = createStreamTokenService({
     authenticator: createAuthenticator(config.issuers),
     entitlements: createEntitlementStore(config),
-    upstream: createStreamTokenClient(config.tencent, { credentials }),
+    upstream: createStreamTokenClient(config.tencent, { logger }),
     policy: {
       renewalHoursDefault: config.renewalHoursDefault,
       renewalHoursMax: config.renewalHoursMax,
