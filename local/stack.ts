@@ -92,7 +92,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   }
 }
 
-async function startDemoPage(port: number, demoConfig: Record<string, unknown>): Promise<{ server: Server; url: string }> {
+export async function startDemoPage(port: number, demoConfig: Record<string, unknown>): Promise<{ server: Server; url: string }> {
   // Escaped so the JSON cannot close the <script> element it sits in.
   const html = readFileSync(join(__dirname, 'demo-page.html'), 'utf8').replace(
     '__DEMO_CONFIG__',
@@ -164,7 +164,7 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-function closeServer(server: Server): Promise<void> {
+export function closeServer(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.closeAllConnections();
     server.close(() => resolve());

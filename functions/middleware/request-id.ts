@@ -3,10 +3,13 @@ import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 
 const generated = new WeakMap<object, string>();
 
-/** The API Gateway request id; serverless-offline and hand-made events may lack one, so one is generated once per event. */
+/** serverless-offline puts this same constant in every event, which would make every local request look alike. */
+const OFFLINE_PLACEHOLDER = 'offlineContext_resourceId';
+
+/** The API Gateway request id, or one generated once per event where the gateway gave none (local runs). */
 export function requestIdOf(event: APIGatewayProxyEventV2): string {
   const fromGateway = event.requestContext?.requestId;
-  if (fromGateway) return fromGateway;
+  if (fromGateway && fromGateway !== OFFLINE_PLACEHOLDER) return fromGateway;
   let id = generated.get(event);
   if (!id) {
     id = randomUUID();
