@@ -21,6 +21,10 @@ export type ErrorCode =
   | 'internal';
 
 export abstract class ServiceError extends Error {
+  constructor(message?: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
   abstract readonly status: number;
   abstract readonly code: ErrorCode;
   abstract readonly title: string;
@@ -150,14 +154,16 @@ export class RateLimitedError extends ServiceError {
   readonly status = 429;
   readonly code = 'rate_limited';
   readonly title = 'Too many requests';
+  /** `rateLimitHeaders`: the `RateLimit-Policy` / `RateLimit` fields, which a refusal carries too. */
   constructor(
     detail: string,
     readonly retryAfterSeconds: number,
+    readonly rateLimitHeaders: Readonly<Record<string, string>> = {},
   ) {
     super(detail);
   }
   override headers(): Record<string, string> {
-    return { 'Retry-After': String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
+    return { ...this.rateLimitHeaders, 'Retry-After': String(Math.max(1, Math.ceil(this.retryAfterSeconds))) };
   }
 }
 

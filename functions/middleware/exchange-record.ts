@@ -39,7 +39,6 @@ export function exchangeRecord(options: {
     };
     const http = request.event.requestContext?.http;
     options.logger.info('request', {
-      requestId,
       method: http?.method,
       route: http?.path,
       status: response.statusCode,
@@ -58,6 +57,8 @@ export function exchangeRecord(options: {
     before: async (request) => {
       startedAt.set(request.event, performance.now());
       request.context.exchange = newExchange();
+      // Every line of this invocation (retries, failures, the audit line) carries the request id.
+      options.logger.appendKeys({ requestId: requestIdOf(request.event) });
     },
     after: finish,
     onError: finish,
