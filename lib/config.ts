@@ -15,10 +15,18 @@ export interface Config {
   isLocal: boolean;
   issuers: IssuerConfig[];
   entitlementsFile: string | undefined;
-  tableName: string | undefined;
+  tableName: string;
   dynamodbEndpoint: string | undefined;
   tencent: TencentConfig;
   upstreamRateLimit: Rate;
+  /** The per-container upstream limit while DynamoDB is unavailable (fleet overshoot ≤ containers × this). */
+  degradedUpstreamRateLimit: Rate;
+  /** Spacing added to each upstream slot's reuse, absorbing jitter between reserving a slot and the call arriving. */
+  upstreamGuardMarginMs: number;
+  /** Upstream batch size: requests for more instances are split into calls of at most this many. */
+  upstreamBatchSize: number;
+  /** How long a fresh token may be handed again to the same caller (0 disables reuse). */
+  tokenReuseSeconds: number;
   rateLimitPerCaller: Rate;
   renewalHoursDefault: number;
   renewalHoursMax: number;
@@ -111,10 +119,8 @@ export function loadConfig(env: Env = process.env): Config {
   const issuers = parseJsonVariable('AUTH_ISSUERS', setting('AUTH_ISSUERS', JSON.stringify(LOCAL.issuers)), issuerListSchema);
 
   const entitlementsFile = optional('ENTITLEMENTS_FILE') ?? (isLocal ? LOCAL.entitlementsFile : undefined);
-  const tableName = optional('TABLE_NAME') ?? (isLocal ? LOCAL.tableName : undefined);
-  if (!entitlementsFile && !tableName) {
-    throw new ConfigError('ENTITLEMENTS_FILE', 'or TABLE_NAME is required: one of them must hold the grants');
-  }
+  // The table always holds revocations and the fleet-wide rate-limit counters; grants too unless ENTITLEMENTS_FILE is set.
+  const tableName = setting('TABLE_NAME', LOCAL.tableName).trim();
   const dynamodbEndpoint = optional('DYNAMODB_ENDPOINT') ?? (isLocal ? LOCAL.dynamodbEndpoint : undefined);
 
   const secretArn = optional('TENCENTCLOUD_SECRET_ARN');
@@ -168,6 +174,10 @@ export function loadConfig(env: Env = process.env): Config {
       credentials,
     },
     upstreamRateLimit: rateVariable('UPSTREAM_RATE_LIMIT', optional('UPSTREAM_RATE_LIMIT') ?? '20/1s'),
+    degradedUpstreamRateLimit: rateVariable('DEGRADED_UPSTREAM_RATE_LIMIT', optional('DEGRADED_UPSTREAM_RATE_LIMIT') ?? '1/1s'),
+    upstreamGuardMarginMs: positiveInt('UPSTREAM_GUARD_MARGIN_MS', optional('UPSTREAM_GUARD_MARGIN_MS') ?? '50', 0, 5000),
+    upstreamBatchSize: positiveInt('UPSTREAM_BATCH_SIZE', optional('UPSTREAM_BATCH_SIZE') ?? '50', 1, 1000),
+    tokenReuseSeconds: positiveInt('TOKEN_REUSE_SECONDS', optional('TOKEN_REUSE_SECONDS') ?? '30', 0, 3600),
     rateLimitPerCaller: rateVariable('RATE_LIMIT_PER_CALLER', optional('RATE_LIMIT_PER_CALLER') ?? '30/60s'),
     renewalHoursDefault,
     renewalHoursMax,

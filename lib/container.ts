@@ -1,24 +1,47 @@
 import { createAuthenticator } from './auth/authenticator';
 import type { Config } from './config';
+import { DynamoEntitlementStore } from './entitlements/dynamodb-store';
 import { FileEntitlementStore } from './entitlements/file-store';
-import type { EntitlementStore } from './entitlements/store';
-import { createStreamTokenService, type StreamTokenService } from './stream-token-service';
 import { logger } from './logger';
+import { createCallerQuota, type IssuerLimits } from './ratelimit/caller-quota';
+import { createUpstreamGuard } from './ratelimit/upstream-guard';
+import { DynamoRevocationStore } from './revocations';
+import { createDocumentClient } from './state/table';
+import { createStreamTokenService, type StreamTokenService } from './stream-token-service';
 import { createStreamTokenClient } from './tencent/stream-token-client';
+import { createTokenReuse } from './tencent/token-reuse';
 
 export interface Container {
   service: StreamTokenService;
 }
 
 /**
- * The composition root: builds every client once per Lambda container (JWKS sets, the Tencent
- * client with its keep-alive agent, the entitlement store) and wires them into the service.
+ * The composition root: builds every client once per Lambda container (the JWKS sets, one DynamoDB
+ * client, the Tencent client with its keep-alive agent) and wires them into the service.
  */
 export function createContainer(config: Config): Container {
+  const dynamo = createDocumentClient({ endpoint: config.dynamodbEndpoint });
+  const { tableName } = config;
+  const guard = createUpstreamGuard({
+    client: dynamo,
+    tableName,
+    rate: config.upstreamRateLimit,
+    marginMs: config.upstreamGuardMarginMs,
+    degraded: { perContainer: config.degradedUpstreamRateLimit },
+    logger,
+  });
+  const upstream = createStreamTokenClient(config.tencent, { logger, acquireSlot: (deadline) => guard.acquire(deadline) });
+  const limits = new Map<string, IssuerLimits>(config.issuers.map((issuer) => [issuer.name, issuer.rateLimit ?? {}]));
+
   const service = createStreamTokenService({
     authenticator: createAuthenticator(config.issuers),
-    entitlements: createEntitlementStore(config),
-    upstream: createStreamTokenClient(config.tencent, { logger }),
+    revocations: new DynamoRevocationStore({ client: dynamo, tableName }),
+    quota: createCallerQuota({ client: dynamo, tableName, defaultPerCaller: config.rateLimitPerCaller, logger }),
+    issuerLimits: (issuerName) => limits.get(issuerName) ?? {},
+    entitlements: config.entitlementsFile
+      ? FileEntitlementStore.fromFile(config.entitlementsFile)
+      : new DynamoEntitlementStore(dynamo, tableName),
+    upstream: createTokenReuse(upstream, { windowMs: config.tokenReuseSeconds * 1000, batchSize: config.upstreamBatchSize }),
     policy: {
       renewalHoursDefault: config.renewalHoursDefault,
       renewalHoursMax: config.renewalHoursMax,
@@ -26,9 +49,4 @@ export function createContainer(config: Config): Container {
     },
   });
   return { service };
-}
-
-function createEntitlementStore(config: Config): EntitlementStore {
-  if (config.entitlementsFile) return FileEntitlementStore.fromFile(config.entitlementsFile);
-  throw new Error('TABLE_NAME-backed entitlements are not wired yet');
 }

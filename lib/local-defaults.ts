@@ -32,7 +32,7 @@ export const LOCAL = {
     },
   ],
   entitlementsFile: 'local/demo-grants.json',
-  tableName: undefined as string | undefined,
+  tableName: 'cloudphone-stream-tokens-local',
   dynamodbEndpoint: `http://${HOST}:${LOCAL_PORTS.dynamodb}`,
   secretId: 'local-emulator-secret-id',
   secretKey: 'local-emulator-secret-key-not-for-production',

@@ -1,11 +1,13 @@
 import type { Caller } from './auth/caller';
 import { allowedInstanceIds, deniedInstanceIds } from './entitlements/allowed-instances';
 import type { EntitlementStore } from './entitlements/store';
-import { DeviceNotAllowedError, InstanceNotAllowedError, InvalidRequestError } from './errors';
+import { AccessRevokedError, DeviceNotAllowedError, InstanceNotAllowedError, InvalidRequestError } from './errors';
 import { parseJsonBody } from './json-body';
+import { rateLimitHeaders, type CallerQuota, type IssuerLimits } from './ratelimit/caller-quota';
 import { deviceIdSchema, parseStreamTokensBody } from './request';
+import type { RevocationStore } from './revocations';
 import { shapeStreamTokensResponse, type StreamTokensResponse } from './stream-tokens-response';
-import type { StreamTokenClient } from './tencent/types';
+import type { TokenReuse } from './tencent/token-reuse';
 
 export interface Authenticator {
   authenticate(authorizationHeader: string | undefined): Promise<Caller>;
@@ -19,8 +21,13 @@ export interface TokenPolicy {
 
 export interface StreamTokenServiceDeps {
   authenticator: Authenticator;
+  revocations: RevocationStore;
+  quota: CallerQuota;
+  /** An issuer's `rateLimit` overrides, by registry name. */
+  issuerLimits: (issuerName: string) => IssuerLimits;
   entitlements: EntitlementStore;
-  upstream: StreamTokenClient;
+  /** The upstream behind coalescing, short-lived reuse and the fleet-wide guard. */
+  upstream: Pick<TokenReuse, 'createStreamTokens'>;
   policy: TokenPolicy;
   now?: () => Date;
 }
@@ -44,6 +51,10 @@ export interface Exchange {
   upstreamRequestId?: string;
   upstreamAttempts?: number;
   upstreamLatencyMs?: number;
+  /** Tokens served from the reuse window instead of a new upstream call. */
+  reusedTokens?: number;
+  /** Which revocation refused the caller (the reason stays in the table, for operators). */
+  revoked?: 'caller' | 'issuer';
   responseHeaders: Record<string, string>;
 }
 
@@ -59,16 +70,28 @@ export interface StreamTokenService {
 export function createStreamTokenService(deps: StreamTokenServiceDeps): StreamTokenService {
   const now = deps.now ?? (() => new Date());
 
-  async function authenticate(request: ServiceRequest, exchange: Exchange): Promise<Caller> {
+  /**
+   * Who is asking, and may they ask now: the revocation check comes first, then the caller's quota is
+   * counted, before any request parsing or entitlement lookup costs anything. Unauthenticated requests
+   * never reach the quota, so a flood of bad tokens cannot spend a real caller's allowance.
+   */
+  async function admit(request: ServiceRequest, exchange: Exchange): Promise<Caller> {
     const caller = await deps.authenticator.authenticate(request.authorization);
     exchange.issuerName = caller.issuerName;
     exchange.subject = caller.subject;
+    const revocation = await deps.revocations.check(caller.issuer, caller.subject);
+    if (revocation) {
+      exchange.revoked = revocation.scope;
+      throw new AccessRevokedError();
+    }
+    const decision = await deps.quota.consume(caller, deps.issuerLimits(caller.issuerName));
+    Object.assign(exchange.responseHeaders, rateLimitHeaders(decision));
     return caller;
   }
 
   return {
     async vendStreamTokens(request, exchange) {
-      const caller = await authenticate(request, exchange);
+      const caller = await admit(request, exchange);
       const body = parseStreamTokensBody(
         parseJsonBody(request.contentType, request.body, request.isBase64Encoded ?? false),
         deps.policy,
@@ -90,10 +113,15 @@ export function createStreamTokenService(deps: StreamTokenServiceDeps): StreamTo
 
       const renewalHours = body.renewalHours ?? deps.policy.renewalHoursDefault;
       const started = performance.now();
-      const result = await deps.upstream.createStreamTokens({ instanceIds, deviceId, renewalHours });
+      const result = await deps.upstream.createStreamTokens(JSON.stringify([caller.issuer, caller.subject]), {
+        instanceIds,
+        deviceId,
+        renewalHours,
+      });
       exchange.upstreamLatencyMs = Math.round(performance.now() - started);
-      exchange.upstreamRequestId = result.requestId;
+      exchange.upstreamRequestId = result.requestId || undefined;
       exchange.upstreamAttempts = result.attempts;
+      exchange.reusedTokens = result.reusedCount;
       return shapeStreamTokensResponse({
         requestedInstanceIds: instanceIds,
         deviceId,
@@ -104,7 +132,7 @@ export function createStreamTokenService(deps: StreamTokenServiceDeps): StreamTo
     },
 
     async listInstances(request, exchange) {
-      const caller = await authenticate(request, exchange);
+      const caller = await admit(request, exchange);
       const instanceIds = await allowedInstanceIds(deps.entitlements, caller);
       exchange.instanceCount = instanceIds.length;
       return { instanceIds };

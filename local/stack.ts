@@ -5,18 +5,21 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { LOCAL, LOCAL_PORTS } from '../lib/local-defaults';
 import { startDevIssuer, type DevIssuer } from './dev-issuer';
+import { startLocalDynamo, type LocalDynamo } from './dynalite';
 import { startGsEmulator, type GsEmulator } from './gs-emulator';
 
 /**
- * Everything `npm start` runs, on 127.0.0.1 only: the gs emulator, the dev JWT issuer, the demo page
- * and the API under serverless-offline. A stand-in is skipped when the environment already points the
- * service elsewhere (GS_ENDPOINT, AUTH_ISSUERS), so one command also runs against real dependencies.
+ * Everything `npm start` runs, on 127.0.0.1 only: a local DynamoDB (dynalite), the gs emulator, the dev
+ * JWT issuer, the demo page and the API under serverless-offline. A stand-in is skipped when the
+ * environment already points the service elsewhere (TABLE_NAME or DYNAMODB_ENDPOINT, GS_ENDPOINT,
+ * AUTH_ISSUERS), so the same command also runs against real dependencies.
  * The end-to-end tests start the same stack on free ports.
  */
 export interface LocalStackOptions {
   env?: NodeJS.ProcessEnv;
   apiPort?: number;
   gsEmulatorPort?: number;
+  dynamodbPort?: number;
   devIssuerPort?: number;
   demoPagePort?: number;
   /** Where serverless-offline's output goes; the default passes it through. */
@@ -27,6 +30,7 @@ export interface LocalStack {
   apiUrl: string;
   demoPageUrl: string;
   emulator: GsEmulator | undefined;
+  dynamo: LocalDynamo | undefined;
   devIssuer: DevIssuer | undefined;
   /** The environment the API runs with (the caller's plus the stand-ins' addresses). */
   apiEnv: NodeJS.ProcessEnv;
@@ -45,6 +49,14 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   try {
     const apiEnv: NodeJS.ProcessEnv = { ...env, STAGE: env.STAGE || 'local' };
+
+    let dynamo: LocalDynamo | undefined;
+    if (!set('TABLE_NAME') && !set('DYNAMODB_ENDPOINT')) {
+      dynamo = await startLocalDynamo({ port: options.dynamodbPort ?? LOCAL_PORTS.dynamodb, tableName: LOCAL.tableName });
+      stops.push(() => dynamo!.close());
+      apiEnv.TABLE_NAME = LOCAL.tableName;
+      apiEnv.DYNAMODB_ENDPOINT = dynamo.endpoint;
+    }
 
     let emulator: GsEmulator | undefined;
     if (!set('GS_ENDPOINT')) {
@@ -85,7 +97,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stops.push(() => stopChild(offline));
     await waitForHealth(apiUrl, offline);
 
-    return { apiUrl, demoPageUrl: demoPage.url, emulator, devIssuer, apiEnv, stop };
+    return { apiUrl, demoPageUrl: demoPage.url, emulator, dynamo, devIssuer, apiEnv, stop };
   } catch (error) {
     await stop();
     throw error;

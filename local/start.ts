@@ -19,6 +19,9 @@ async function main(): Promise<void> {
     `API:        ${stack.apiUrl}  (POST /v1/stream-tokens, GET /v1/instances, GET /healthz)`,
     stack.emulator ? `gs emulator: ${stack.emulator.url}` : `upstream:   ${stack.apiEnv.GS_ENDPOINT}`,
     `demo page:  ${stack.demoPageUrl}`,
+    stack.dynamo
+      ? `DynamoDB:   ${stack.dynamo.endpoint} (dynalite, in memory), table ${stack.apiEnv.TABLE_NAME}`
+      : `DynamoDB:   table ${stack.apiEnv.TABLE_NAME}`,
   ];
   if (stack.devIssuer) {
     const jwt = await stack.devIssuer.mint({ sub: LOCAL.demoSubject }, { expiresIn: '12h' });
@@ -31,6 +34,13 @@ async function main(): Promise<void> {
       '',
       'Request stream tokens for the two demo instances:',
       `curl -sS -X POST '${stack.apiUrl}/v1/stream-tokens' -H 'Authorization: Bearer ${jwt}' -H 'Content-Type: application/json' -d '${body}'`,
+    );
+  }
+  if (stack.dynamo) {
+    lines.push(
+      '',
+      'Revoke (or list, grant…) against the local table:',
+      `TABLE_NAME=${stack.apiEnv.TABLE_NAME} DYNAMODB_ENDPOINT=${stack.dynamo.endpoint} npm run grants -- revoke-caller --issuer ${stack.devIssuer?.issuer ?? '<issuer>'} --subject ${LOCAL.demoSubject} --reason test`,
     );
   }
   lines.push('', 'Ctrl-C stops everything.');

@@ -49,6 +49,8 @@ export function exchangeRecord(options: {
       upstreamRequestId: exchange?.upstreamRequestId,
       upstreamAttempts: exchange?.upstreamAttempts,
       upstreamLatencyMs: exchange?.upstreamLatencyMs,
+      reusedTokens: exchange?.reusedTokens,
+      revoked: exchange?.revoked,
       latencyMs: Math.round(performance.now() - (startedAt.get(request.event) ?? performance.now())),
     });
   };

@@ -9,17 +9,15 @@ export const ALLOWED_ALGORITHMS = [
   'EdDSA', 'Ed25519',
 ] as const;
 
-const rateString = z.string().refine(
-  (raw) => {
-    try {
-      parseRate(raw);
-      return true;
-    } catch {
-      return false;
-    }
-  },
-  { message: 'must look like N/<seconds>s (e.g. 30/60s)' },
-);
+/** `N/<seconds>s`, parsed into a Rate once, at configuration time. */
+const rateString = z.string().transform((raw, context) => {
+  try {
+    return parseRate(raw);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: (error as Error).message });
+    return z.NEVER;
+  }
+});
 
 const claimName = z.string().min(1).max(128);
 

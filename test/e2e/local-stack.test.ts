@@ -29,6 +29,7 @@ beforeAll(async () => {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, STAGE: 'local', ENTITLEMENTS_FILE: grantsFile },
     apiPort: await freePort(),
     gsEmulatorPort: 0,
+    dynamodbPort: 0,
     devIssuerPort,
     demoPagePort: 0,
     onOfflineOutput: (chunk) => offlineOutput.push(chunk),

@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { DynamoRevocationStore } from '../../lib/revocations';
 import { startGsEmulator, type GsEmulator } from '../../local/gs-emulator';
+import { startTestDynamo, type TestDynamo } from '../helpers/dynamo';
 import {
   createEcKey,
   createRsaKey,
@@ -39,6 +41,8 @@ let jwks: JwksServer;
 let rsa: TestKey;
 let ec: TestKey;
 let handler: ApiHandler;
+let dynamo: TestDynamo;
+let handlerGrantsFile: string;
 
 const issuedJwts: string[] = [];
 
@@ -84,8 +88,10 @@ beforeAll(async () => {
     credentials: [{ secretId: SECRET_ID, secretKey: SECRET_KEY }],
     knownInstanceIds: [FIRST, SECOND, NOT_MINE],
   });
+  dynamo = await startTestDynamo();
   const dir = mkdtempSync(join(tmpdir(), 'handler-test-'));
   const grantsFile = join(dir, 'grants.json');
+  handlerGrantsFile = grantsFile;
   writeFileSync(
     grantsFile,
     JSON.stringify({
@@ -104,15 +110,28 @@ beforeAll(async () => {
         algorithms: ['RS256', 'ES256'],
         requiredScopes: ['cloudphone:stream'],
         deviceClaim: 'device_id',
+        rateLimit: { perCaller: '100/60s' },
       },
-      { name: 'partner', issuer: PARTNER, audiences: [AUDIENCE], jwks: jwksOf(ec), algorithms: ['ES256'], instancesClaim: 'phones' },
+      {
+        name: 'partner',
+        issuer: PARTNER,
+        audiences: [AUDIENCE],
+        jwks: jwksOf(ec),
+        algorithms: ['ES256'],
+        instancesClaim: 'phones',
+        rateLimit: { perCaller: '2/60s' },
+      },
       { name: 'broken', issuer: BROKEN, audiences: [AUDIENCE], jwksUri: 'http://127.0.0.1:9/jwks.json', algorithms: ['RS256'] },
     ]),
     ENTITLEMENTS_FILE: grantsFile,
+    TABLE_NAME: dynamo.tableName,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
     GS_ENDPOINT: emulator.url,
     TENCENTCLOUD_SECRET_ID: SECRET_ID,
     TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
     UPSTREAM_TIMEOUT_MS: '600',
+    // Each test injects its own upstream fault; reuse is covered on its own below.
+    TOKEN_REUSE_SECONDS: '0',
     MAX_INSTANCES_PER_REQUEST: '3',
     CORS_ALLOWED_ORIGINS: ORIGIN,
     POWERTOOLS_LOG_LEVEL: 'DEBUG',
@@ -120,7 +139,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([emulator?.close(), jwks?.close()]);
+  await Promise.all([emulator?.close(), jwks?.close(), dynamo?.close()]);
 });
 
 beforeEach(() => emulator.reset());
@@ -173,7 +192,7 @@ describe('POST /v1/stream-tokens', () => {
   });
 
   it('lets a partner token reach pooled instances through its claim', async () => {
-    const token = await jwt({ iss: PARTNER, sub: 'partner-user', phones: [FIRST] }, {}, ec);
+    const token = await jwt({ iss: PARTNER, sub: 'partner-pooled', phones: [FIRST] }, {}, ec);
     const result = await invoke(handler, vend(token, { instanceIds: [FIRST], deviceId: DEVICE }));
     expect(result.status).toBe(200);
   });
@@ -190,6 +209,30 @@ describe('POST /v1/stream-tokens', () => {
     const result = await invoke(handler, vend(await jwt(), { instanceIds: [FIRST], deviceId: DEVICE }));
     expect(result.status).toBe(200);
     expect(JSON.stringify(result.body)).not.toMatch(/ExtraInfo|RequestId|Unexpected/i);
+  });
+});
+
+describe('fewer upstream calls', () => {
+  it('reuses a token issued seconds ago for the same caller, instance and device, expiry unchanged', async () => {
+    const reusing = loadHandler({
+      STAGE: 'local',
+      AUTH_ISSUERS: JSON.stringify([{ name: 'acme', issuer: ACME, audiences: [AUDIENCE], jwksUri: jwks.jwksUri, algorithms: ['RS256'] }]),
+      ENTITLEMENTS_FILE: handlerGrantsFile,
+      TABLE_NAME: dynamo.tableName,
+      DYNAMODB_ENDPOINT: dynamo.endpoint,
+      GS_ENDPOINT: emulator.url,
+      TENCENTCLOUD_SECRET_ID: SECRET_ID,
+      TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
+    });
+    const token = await jwt({ sub: 'alice' });
+    const first = await invoke(reusing, vend(token, { instanceIds: [FIRST], deviceId: DEVICE }));
+    const again = await invoke(reusing, vend(token, { instanceIds: [FIRST, SECOND], deviceId: DEVICE }));
+    expect([first.status, again.status]).toEqual([200, 200]);
+    const [firstToken] = first.body.tokens as Array<{ token: string; expiresAt: string }>;
+    const [reused, fresh] = again.body.tokens as Array<{ instanceId: string; token: string; expiresAt: string }>;
+    expect(reused).toMatchObject({ token: firstToken!.token, expiresAt: firstToken!.expiresAt });
+    expect(fresh?.instanceId).toBe(SECOND);
+    expect(emulator.calls.map((call) => call.instanceIds)).toEqual([[FIRST], [SECOND]]);
   });
 });
 
@@ -266,7 +309,7 @@ describe('the contract error table', () => {
   });
 
   it('403 instance_not_allowed when a partner claims an instance outside its pool', async () => {
-    const token = await jwt({ iss: PARTNER, sub: 'partner-user', phones: [FIRST, SECOND] }, {}, ec);
+    const token = await jwt({ iss: PARTNER, sub: 'partner-outside', phones: [FIRST, SECOND] }, {}, ec);
     const result = await invoke(handler, vend(token, { instanceIds: [SECOND], deviceId: DEVICE }));
     expectProblem(result, 403, 'instance_not_allowed');
     expect(result.body.deniedInstanceIds).toEqual([SECOND]);
@@ -276,6 +319,48 @@ describe('the contract error table', () => {
     const result = await invoke(handler, vend(await jwt({ device_id: 'phone-of-alice' }), { instanceIds: [FIRST], deviceId: DEVICE }));
     expectProblem(result, 403, 'device_not_allowed');
     expect(emulator.calls).toHaveLength(0);
+  });
+
+  it('403 access_revoked for a revoked caller, and again for a whole revoked issuer, before any quota or upstream', async () => {
+    const revocations = new DynamoRevocationStore({ client: dynamo.client, tableName: dynamo.tableName });
+    const body = { instanceIds: [FIRST], deviceId: DEVICE };
+    await revocations.revokeCaller(ACME, 'mallory', { reason: 'stolen laptop' });
+    const caller = await invoke(handler, vend(await jwt({ sub: 'mallory' }), body));
+    expectProblem(caller, 403, 'access_revoked');
+    expect(JSON.stringify(caller.body)).not.toContain('stolen laptop');
+    expect(caller.headers.ratelimit).toBeUndefined();
+
+    await revocations.revokeIssuer(PARTNER, { reason: 'contract ended' });
+    const partner = await invoke(handler, vend(await jwt({ iss: PARTNER, sub: 'anyone', phones: [FIRST] }, {}, ec), body));
+    expectProblem(partner, 403, 'access_revoked');
+    await revocations.unrevokeIssuer(PARTNER);
+    expect(emulator.calls).toHaveLength(0);
+  });
+
+  it('429 rate_limited with Retry-After and the RateLimit fields once the caller quota is spent', async () => {
+    const token = await jwt({ iss: PARTNER, sub: 'partner-quota', phones: [FIRST] }, {}, ec);
+    const first = await invoke(handler, { method: 'GET', path: '/v1/instances', headers: { authorization: `Bearer ${token}` } });
+    expect(first.status).toBe(200);
+    expect(first.headers['ratelimit-policy']).toBe('"caller";q=2;w=60');
+    expect(first.headers.ratelimit).toMatch(/^"caller";r=1;t=\d+$/);
+    await invoke(handler, { method: 'GET', path: '/v1/instances', headers: { authorization: `Bearer ${token}` } });
+    const spent = await invoke(handler, vend(token, { instanceIds: [FIRST], deviceId: DEVICE }));
+    expectProblem(spent, 429, 'rate_limited');
+    expect(Number(spent.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(Number(spent.headers['retry-after'])).toBeLessThanOrEqual(60);
+    expect(spent.headers.ratelimit).toMatch(/^"caller";r=0;t=\d+$/);
+    expect(emulator.calls).toHaveLength(0);
+  });
+
+  it('does not count unauthenticated requests against anyone', async () => {
+    const token = await jwt({ iss: PARTNER, sub: 'partner-flooded', phones: [FIRST] }, {}, ec);
+    for (let i = 0; i < 5; i++) {
+      const forged = await invoke(handler, vend(token.replace(/.{8}$/, 'AAAAAAAA'), {}));
+      expect(forged.status).toBe(401);
+      expect(forged.headers.ratelimit).toBeUndefined();
+    }
+    const real = await invoke(handler, { method: 'GET', path: '/v1/instances', headers: { authorization: `Bearer ${token}` } });
+    expect(real.headers.ratelimit).toMatch(/^"caller";r=1;/);
   });
 
   it('404 not_found for an unknown route', async () => {

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startGsEmulator, type GsEmulator, type GsFault } from '../../local/gs-emulator';
+import { startTestDynamo, type TestDynamo } from '../helpers/dynamo';
 import { createRsaKey, jwksOf, signToken, startJwksServer, type JwksServer, type TestKey } from '../helpers/jwt';
 import { invoke, loadHandler, type ApiHandler } from '../helpers/lambda';
 
@@ -20,6 +21,7 @@ let emulator: GsEmulator;
 let jwks: JwksServer;
 let key: TestKey;
 let handler: ApiHandler;
+let dynamo: TestDynamo;
 const captured: string[] = [];
 const jwtsSent: string[] = [];
 const streamTokensReturned: string[] = [];
@@ -57,6 +59,7 @@ async function vend(token: string, fault?: GsFault): Promise<number> {
 
 beforeAll(async () => {
   key = await createRsaKey('hygiene');
+  dynamo = await startTestDynamo();
   jwks = await startJwksServer(jwksOf(key));
   emulator = await startGsEmulator({ credentials: [{ secretId: SECRET_ID, secretKey: SECRET_KEY }] });
   const grantsFile = join(mkdtempSync(join(tmpdir(), 'hygiene-')), 'grants.json');
@@ -71,6 +74,9 @@ beforeAll(async () => {
       { name: 'down', issuer: 'https://down.example/', audiences: [AUDIENCE], jwksUri: 'http://127.0.0.1:9/jwks', algorithms: ['RS256'] },
     ]),
     ENTITLEMENTS_FILE: grantsFile,
+    TABLE_NAME: dynamo.tableName,
+    DYNAMODB_ENDPOINT: dynamo.endpoint,
+    TOKEN_REUSE_SECONDS: '0',
     GS_ENDPOINT: emulator.url,
     TENCENTCLOUD_SECRET_ID: SECRET_ID,
     TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
@@ -80,7 +86,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   restore.forEach((undo) => undo());
-  await Promise.all([emulator?.close(), jwks?.close()]);
+  await Promise.all([emulator?.close(), jwks?.close(), dynamo?.close()]);
 });
 
 describe('log hygiene over a full run', () => {

@@ -57,12 +57,17 @@ describe('loadConfig', () => {
     expect([config.renewalHoursDefault, config.renewalHoursMax, config.maxInstancesPerRequest]).toEqual([2, 12, 50]);
     expect(config.corsAllowedOrigins).toEqual([]);
     expect(config.tencent.credentials).toEqual({ secretArn: production.TENCENTCLOUD_SECRET_ARN });
+    expect(config.tableName).toBe('stream-tokens-prod');
+    expect(config.entitlementsFile).toBeUndefined();
+    expect(config.degradedUpstreamRateLimit).toEqual({ limit: 1, windowSeconds: 1 });
+    expect([config.tokenReuseSeconds, config.upstreamBatchSize, config.upstreamGuardMarginMs]).toEqual([30, 50, 50]);
+    expect(config.issuers[0]?.rateLimit).toEqual({ perCaller: { limit: 10, windowSeconds: 60 }, perIssuer: { limit: 600, windowSeconds: 60 } });
   });
 
   it.each([
     ['STAGE', {}, 'STAGE'],
     ['AUTH_ISSUERS', { AUTH_ISSUERS: '' }, 'AUTH_ISSUERS is required when STAGE=prod'],
-    ['the grants source', { TABLE_NAME: '' }, 'ENTITLEMENTS_FILE or TABLE_NAME is required'],
+    ['TABLE_NAME, even with a grants file', { TABLE_NAME: '', ENTITLEMENTS_FILE: '/etc/grants.json' }, 'TABLE_NAME is required when STAGE=prod'],
     ['TENCENTCLOUD_SECRET_ARN', { TENCENTCLOUD_SECRET_ARN: '' }, 'TENCENTCLOUD_SECRET_ARN is required when STAGE=prod'],
   ])('refuses to start outside local without %s', (_label, override, message) => {
     const env = { ...production, ...override } as Record<string, string>;
@@ -85,6 +90,10 @@ describe('loadConfig', () => {
     ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: [], jwksUri: 'https://x/', algorithms: ['RS256'] }]), 'audiences'],
     ['UPSTREAM_RATE_LIMIT', '20 per second', 'N/<seconds>s'],
     ['RATE_LIMIT_PER_CALLER', '0/60s', 'at least 1'],
+    ['DEGRADED_UPSTREAM_RATE_LIMIT', '1/0s', 'window of 1 to 86400'],
+    ['TOKEN_REUSE_SECONDS', '-5', 'must be an integer'],
+    ['UPSTREAM_BATCH_SIZE', '0', 'between 1 and 1000'],
+    ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: ['a'], jwksUri: 'https://x/', algorithms: ['RS256'], rateLimit: { perCaller: 'lots' } }]), 'rateLimit.perCaller'],
     ['UPSTREAM_TIMEOUT_MS', 'soon', 'must be an integer'],
     ['UPSTREAM_TIMEOUT_MS', '60000', 'between 100 and 29000'],
     ['RENEWAL_HOURS_MAX', '0', 'between 1 and 720'],

@@ -1,0 +1,88 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { allowedInstanceIds } from '../../lib/entitlements/allowed-instances';
+import { DynamoEntitlementStore } from '../../lib/entitlements/dynamodb-store';
+import type { EntitlementStore } from '../../lib/entitlements/store';
+import { keys } from '../../lib/state/table';
+import { startTestDynamo, testCaller, type TestDynamo } from '../helpers/dynamo';
+
+const ISSUER = 'https://login.acme.example/';
+
+describe('DynamoEntitlementStore (dynalite)', () => {
+  let dynamo: TestDynamo;
+  let store: DynamoEntitlementStore;
+
+  beforeAll(async () => {
+    dynamo = await startTestDynamo();
+    store = new DynamoEntitlementStore(dynamo.client, dynamo.tableName);
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+
+  it('answers empty for a caller or pool that was never granted (deny by default)', async () => {
+    const port: EntitlementStore = store;
+    expect(await port.grantedInstanceIds(ISSUER, 'nobody')).toEqual([]);
+    expect(await port.poolInstanceIds('https://unknown.example/')).toEqual([]);
+  });
+
+  it('grants instances as a set: added, de-duplicated, sorted', async () => {
+    expect(await store.grantInstances(ISSUER, 'alice', ['i-2', 'i-1', 'i-2'])).toEqual(['i-1', 'i-2']);
+    expect(await store.grantInstances(ISSUER, 'alice', ['i-3', 'i-1'])).toEqual(['i-1', 'i-2', 'i-3']);
+    expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1', 'i-2', 'i-3']);
+  });
+
+  it('never loses an instance to concurrent grants (ADD on a string set)', async () => {
+    const ids = Array.from({ length: 25 }, (_, i) => `c-${String(i).padStart(2, '0')}`);
+    await Promise.all(ids.map((id) => store.grantInstances(ISSUER, 'carol', [id])));
+    expect(await store.grantedInstanceIds(ISSUER, 'carol')).toEqual(ids);
+  });
+
+  it('revokes instances, deletes the emptied grant, and creates nothing for an unknown caller', async () => {
+    await store.grantInstances(ISSUER, 'bob', ['b-1', 'b-2']);
+    expect(await store.revokeInstances(ISSUER, 'bob', ['b-1', 'not-granted'])).toEqual(['b-2']);
+    expect(await store.revokeInstances(ISSUER, 'bob', ['b-2'])).toEqual([]);
+    expect(await store.revokeInstances(ISSUER, 'ghost', ['b-1'])).toEqual([]);
+    for (const subject of ['bob', 'ghost']) {
+      const { Item } = await dynamo.client.send(
+        new GetCommand({ TableName: dynamo.tableName, Key: keys.grant(ISSUER, subject), ConsistentRead: true }),
+      );
+      expect(Item).toBeUndefined();
+    }
+  });
+
+  it('lists one caller or every caller of an issuer, and keeps issuers apart even when values contain "#"', async () => {
+    // Joined naively as `<issuer>#<subject>`, both would read "https://a#b#c".
+    await store.grantInstances('https://a#b', 'c', ['ab-c']);
+    await store.grantInstances('https://a', 'b#c', ['a-bc']);
+    expect(await store.listGrants('https://a#b')).toEqual([{ subject: 'c', instanceIds: ['ab-c'] }]);
+    expect(await store.listGrants('https://a')).toEqual([{ subject: 'b#c', instanceIds: ['a-bc'] }]);
+    expect(await store.listGrants(ISSUER, 'alice')).toEqual([{ subject: 'alice', instanceIds: ['i-1', 'i-2', 'i-3'] }]);
+    expect((await store.listGrants(ISSUER)).map((grant) => grant.subject)).toEqual(['alice', 'carol']);
+  });
+
+  it('adds to, removes from, replaces and deletes a partner pool', async () => {
+    const partner = 'https://partner.example/';
+    expect(await store.addPoolInstances(partner, ['p-2', 'p-1'])).toEqual(['p-1', 'p-2']);
+    expect(await store.removePoolInstances(partner, ['p-1'])).toEqual(['p-2']);
+    expect(await store.setPool(partner, ['p-9', 'p-8'])).toEqual(['p-8', 'p-9']);
+    expect(await store.poolInstanceIds(partner)).toEqual(['p-8', 'p-9']);
+    expect(await store.setPool(partner, [])).toEqual([]);
+    expect(await store.poolInstanceIds(partner)).toEqual([]);
+  });
+
+  it('feeds allowedInstanceIds: grants plus the claimed instances inside the pool, nothing beyond', async () => {
+    const partner = 'https://partner2.example/';
+    await store.grantInstances(partner, 'dave', ['g-1']);
+    await store.setPool(partner, ['p-1', 'p-2']);
+    const caller = testCaller({ issuer: partner, subject: 'dave', claimedInstanceIds: ['p-2', 'outside-pool'] });
+    expect(await allowedInstanceIds(store, caller)).toEqual(['g-1', 'p-2']);
+  });
+
+  it('refuses malformed or missing instance IDs before writing', async () => {
+    await expect(store.grantInstances(ISSUER, 'alice', ['has space'])).rejects.toThrow(RangeError);
+    await expect(store.grantInstances(ISSUER, 'alice', [])).rejects.toThrow(RangeError);
+    await expect(store.addPoolInstances(ISSUER, ['x'.repeat(129)])).rejects.toThrow(RangeError);
+    expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1', 'i-2', 'i-3']);
+  });
+});

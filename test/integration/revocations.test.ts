@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { DynamoRevocationStore, MAX_REVOCATION_CACHE_MS, type RevocationStore } from '../../lib/revocations';
+import { createDocumentClient } from '../../lib/state/table';
+import { startTestDynamo, unreachableEndpoint, type TestDynamo } from '../helpers/dynamo';
+
+const ISSUER = 'https://login.acme.example/';
+
+describe('DynamoRevocationStore (dynalite)', () => {
+  let dynamo: TestDynamo;
+  let clock: number;
+  const now = (): number => clock;
+  const store = (cacheMs?: number): DynamoRevocationStore =>
+    new DynamoRevocationStore({ client: dynamo.client, tableName: dynamo.tableName, now, ...(cacheMs !== undefined && { cacheMs }) });
+
+  beforeAll(async () => {
+    dynamo = await startTestDynamo();
+    clock = Date.parse('2026-12-03T10:00:00Z');
+  });
+  afterAll(async () => {
+    await dynamo.close();
+  });
+
+  it('finds nothing for a caller that was never revoked', async () => {
+    const port: RevocationStore = store();
+    expect(await port.check(ISSUER, 'alice')).toBeUndefined();
+  });
+
+  it('revokes a caller on the very next check by default, and unrevokes it', async () => {
+    const admin = store();
+    const reader = store();
+    expect(await reader.check(ISSUER, 'mallory')).toBeUndefined();
+    await admin.revokeCaller(ISSUER, 'mallory', { reason: 'leaked token' });
+    expect(await reader.check(ISSUER, 'mallory')).toEqual({ scope: 'caller', reason: 'leaked token' });
+    expect(await reader.check(ISSUER, 'alice')).toBeUndefined();
+    expect(await admin.unrevokeCaller(ISSUER, 'mallory')).toBe(true);
+    expect(await admin.unrevokeCaller(ISSUER, 'mallory')).toBe(false);
+    expect(await reader.check(ISSUER, 'mallory')).toBeUndefined();
+  });
+
+  it('revokes every caller of an issuer, reported before a caller revocation', async () => {
+    const partner = 'https://partner.example/';
+    const admin = store();
+    await admin.revokeCaller(partner, 'bob', { reason: 'caller reason' });
+    await admin.revokeIssuer(partner, { reason: 'contract ended' });
+    expect(await admin.check(partner, 'anyone')).toEqual({ scope: 'issuer', reason: 'contract ended' });
+    expect(await admin.check(partner, 'bob')).toEqual({ scope: 'issuer', reason: 'contract ended' });
+    expect(await admin.check(ISSUER, 'anyone')).toBeUndefined();
+    expect(await admin.unrevokeIssuer(partner)).toBe(true);
+    expect(await admin.check(partner, 'bob')).toEqual({ scope: 'caller', reason: 'caller reason' });
+  });
+
+  it('ignores a revocation once its expiresAt has passed, by the clock (no TTL needed)', async () => {
+    const admin = store();
+    await admin.revokeCaller(ISSUER, 'temp', { reason: 'cool-down', expiresAt: new Date(clock + 60_000) });
+    expect(await admin.check(ISSUER, 'temp')).toEqual({ scope: 'caller', reason: 'cool-down' });
+    clock += 60_000;
+    expect(await admin.check(ISSUER, 'temp')).toBeUndefined();
+    expect(await admin.unrevokeCaller(ISSUER, 'temp')).toBe(false);
+  });
+
+  it('reuses a cached answer for at most cacheMs, then sees the revocation', async () => {
+    const admin = store();
+    const cached = store(2000);
+    const start = clock;
+    expect(await cached.check(ISSUER, 'eve')).toBeUndefined();
+    await admin.revokeCaller(ISSUER, 'eve', { reason: 'abuse' });
+    clock = start + 1999;
+    expect(await cached.check(ISSUER, 'eve')).toBeUndefined();
+    clock = start + 2000;
+    expect(await cached.check(ISSUER, 'eve')).toEqual({ scope: 'caller', reason: 'abuse' });
+    await admin.unrevokeCaller(ISSUER, 'eve');
+    clock = start + 3999;
+    expect(await cached.check(ISSUER, 'eve')).toEqual({ scope: 'caller', reason: 'abuse' });
+    clock = start + 4000;
+    expect(await cached.check(ISSUER, 'eve')).toBeUndefined();
+  });
+
+  it('applies a cached revocation expiry by the clock, not by the cache', async () => {
+    const admin = store();
+    const cached = store(5000);
+    await admin.revokeCaller(ISSUER, 'brief', { reason: 'short', expiresAt: new Date(clock + 1000) });
+    expect(await cached.check(ISSUER, 'brief')).toEqual({ scope: 'caller', reason: 'short' });
+    clock += 1000;
+    expect(await cached.check(ISSUER, 'brief')).toBeUndefined();
+  });
+
+  it('refuses a cache bound above the documented maximum, and an empty reason', async () => {
+    expect(MAX_REVOCATION_CACHE_MS).toBe(5000);
+    expect(() => store(MAX_REVOCATION_CACHE_MS + 1)).toThrow(RangeError);
+    expect(() => store(-1)).toThrow(RangeError);
+    await expect(store().revokeCaller(ISSUER, 'x', { reason: '  ' })).rejects.toThrow(RangeError);
+  });
+
+  it('fails closed: a check rejects when DynamoDB is unreachable', async () => {
+    const client = createDocumentClient({ endpoint: await unreachableEndpoint() });
+    try {
+      const unreachable = new DynamoRevocationStore({ client, tableName: dynamo.tableName });
+      await expect(unreachable.check(ISSUER, 'alice')).rejects.toThrow();
+    } finally {
+      client.destroy();
+    }
+  });
+});
