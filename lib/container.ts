@@ -35,12 +35,13 @@ export function createContainer(config: Config): Container {
 
   const service = createStreamTokenService({
     authenticator: createAuthenticator(config.issuers),
-    revocations: new DynamoRevocationStore({ client: dynamo, tableName }),
+    // Stale-if-error on the request path: a DynamoDB outage must not take the service down (see each store).
+    revocations: new DynamoRevocationStore({ client: dynamo, tableName, degraded: { logger } }),
     quota: createCallerQuota({ client: dynamo, tableName, defaultPerCaller: config.rateLimitPerCaller, logger }),
     issuerLimits: (issuerName) => limits.get(issuerName) ?? {},
     entitlements: config.entitlementsFile
       ? FileEntitlementStore.fromFile(config.entitlementsFile)
-      : new DynamoEntitlementStore(dynamo, tableName),
+      : new DynamoEntitlementStore(dynamo, tableName, { degraded: { logger } }),
     upstream: createTokenReuse(upstream, { windowMs: config.tokenReuseSeconds * 1000, batchSize: config.upstreamBatchSize }),
     policy: {
       renewalHoursDefault: config.renewalHoursDefault,

@@ -1,4 +1,5 @@
 import { BatchGetCommand, DeleteCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { Degradation, type DegradationStats, type WarnLogger } from './state/degraded';
 import { isLive, keys, readString, TTL_ATTRIBUTE, type Item, type ItemKey } from './state/table';
 
 export type RevocationScope = 'caller' | 'issuer';
@@ -32,6 +33,12 @@ export interface DynamoRevocationStoreOptions {
    */
   cacheMs?: number;
   now?: () => number;
+  /**
+   * Stale-if-error, for the request path (see the class comment); how long to skip DynamoDB after a
+   * failure defaults to 5 s. Without it (the admin command) a failed check rejects: an operator's
+   * `list` must show what the table holds, never this container's memory.
+   */
+  degraded?: { logger: WarnLogger; probeAfterMs?: number };
 }
 
 export interface RevokeOptions {
@@ -50,8 +57,18 @@ interface CachedCheck {
  * Revocations in the DynamoDB table (key design in `lib/state/table.ts`). A check is one strongly
  * consistent BatchGet of the issuer's and the caller's revocation items.
  *
- * Fails closed: when DynamoDB cannot answer, `check` rejects and the request fails, because a kill
- * switch that an outage (or a flood that throttles the table) could switch off would not be one.
+ * Stale-if-error (with `degraded`): when DynamoDB fails (throttled, unreachable, timing out, or keys
+ * left unprocessed), the check answers from the revocation items this container last read. A
+ * revocation it has seen keeps refusing (until its own `expiresAt`, or until a later successful read
+ * shows it lifted); a caller it has no revocation for is let through. The failure is logged as a
+ * `StateDegraded` warning with counters, and DynamoDB is skipped for `probeAfterMs`.
+ *
+ * The trade-off: a revocation written during an outage cannot be read by anyone, so it takes effect
+ * only once DynamoDB answers again, and a container that never saw an older revocation (a cold start
+ * during the outage) lets that caller through too. The alternative, failing closed, turns every
+ * DynamoDB outage (or a flood that throttles the table) into a full service outage. The issue chose
+ * availability: an outage may silently disable the kill switch for what this container has not seen,
+ * but never for what it has. Entitlements still apply, deny by default (`DynamoEntitlementStore`).
  */
 export class DynamoRevocationStore implements RevocationStore {
   private readonly client: DynamoDBDocumentClient;
@@ -59,6 +76,13 @@ export class DynamoRevocationStore implements RevocationStore {
   private readonly cacheMs: number;
   private readonly now: () => number;
   private readonly cache = new Map<string, CachedCheck>();
+  private readonly degradation: Degradation | undefined;
+  /**
+   * The live revocation items read last, by item key: what a check falls back to. An entry leaves only
+   * when a read finds the item gone or expired, so it is never forgotten while in force. Entries come
+   * only from items operators wrote, so their number is bounded by the table's revocations, not by callers.
+   */
+  private readonly lastSeen = new Map<string, Item>();
 
   constructor(options: DynamoRevocationStoreOptions) {
     const cacheMs = options.cacheMs ?? 0;
@@ -69,19 +93,29 @@ export class DynamoRevocationStore implements RevocationStore {
     this.tableName = options.tableName;
     this.cacheMs = cacheMs;
     this.now = options.now ?? Date.now;
+    if (options.degraded) {
+      this.degradation = new Degradation({
+        component: 'revocations',
+        probeAfterMs: options.degraded.probeAfterMs ?? 5000,
+        now: this.now,
+        logger: options.degraded.logger,
+      });
+    }
   }
 
   async check(issuer: string, subject: string): Promise<Revocation | undefined> {
     const now = this.now();
     const cacheKey = `${issuer}\u0000${subject}`;
-    let entry = this.cache.get(cacheKey);
-    if (!entry || now - entry.fetchedAt >= this.cacheMs) {
-      entry = { fetchedAt: now, items: await this.fetch(issuer, subject) };
-      if (this.cacheMs > 0) this.remember(cacheKey, entry);
-    }
-    const live = entry.items.find((item) => isLive(item, now));
+    const cached = this.cache.get(cacheKey);
+    const items = cached && now - cached.fetchedAt < this.cacheMs ? cached.items : await this.read(issuer, subject, cacheKey, now);
+    const live = items.find((item) => isLive(item, now));
     if (!live) return undefined;
     return { scope: live.sk === 'ISSUER' ? 'issuer' : 'caller', reason: readString(live, 'reason') ?? '' };
+  }
+
+  /** How often this container answered from memory; all zero without `degraded`. */
+  stats(): DegradationStats {
+    return this.degradation?.stats() ?? { failures: 0, fallbackDecisions: 0 };
   }
 
   async revokeCaller(issuer: string, subject: string, options: RevokeOptions): Promise<void> {
@@ -102,8 +136,38 @@ export class DynamoRevocationStore implements RevocationStore {
     return this.delete(keys.issuerRevocation(issuer));
   }
 
-  private async fetch(issuer: string, subject: string): Promise<Item[]> {
+  /** The issuer's and the caller's revocation items, issuer first: from DynamoDB, or from memory while it fails. */
+  private async read(issuer: string, subject: string, cacheKey: string, now: number): Promise<Item[]> {
     const wanted = [keys.issuerRevocation(issuer), keys.callerRevocation(issuer, subject)];
+    const degradation = this.degradation;
+    if (!degradation?.active) {
+      try {
+        const items = await this.fetch(wanted);
+        // A fallback answer is never cached: once DynamoDB answers again, so does the check.
+        if (this.cacheMs > 0) this.remember(cacheKey, { fetchedAt: now, items });
+        if (degradation) this.noteLastSeen(wanted, items, now);
+        return items;
+      } catch (error) {
+        if (!degradation) throw error;
+        degradation.recordFailure(error);
+      }
+    }
+    degradation.recordFallbackDecision();
+    return wanted.flatMap((key): Item[] => {
+      const item = this.lastSeen.get(itemId(key));
+      return item ? [item] : [];
+    });
+  }
+
+  private noteLastSeen(wanted: readonly ItemKey[], items: readonly Item[], now: number): void {
+    for (const key of wanted) {
+      const item = items.find((found) => found.pk === key.pk && found.sk === key.sk);
+      if (item && isLive(item, now)) this.lastSeen.set(itemId(key), item);
+      else this.lastSeen.delete(itemId(key));
+    }
+  }
+
+  private async fetch(wanted: ItemKey[]): Promise<Item[]> {
     const result = await this.client.send(
       new BatchGetCommand({
         RequestItems: { [this.tableName]: { Keys: wanted, ConsistentRead: true } },
@@ -143,3 +207,5 @@ export class DynamoRevocationStore implements RevocationStore {
     return old !== undefined && isLive(old, this.now());
   }
 }
+
+const itemId = (key: ItemKey): string => `${key.pk}\u0000${key.sk}`;

@@ -1,3 +1,4 @@
+import type { Authenticator } from './auth/authenticator';
 import type { Caller } from './auth/caller';
 import { allowedInstanceIds, deniedInstanceIds } from './entitlements/allowed-instances';
 import type { EntitlementStore } from './entitlements/store';
@@ -8,10 +9,6 @@ import { deviceIdSchema, parseStreamTokensBody } from './request';
 import type { RevocationStore } from './revocations';
 import { shapeStreamTokensResponse, type StreamTokensResponse } from './stream-tokens-response';
 import type { TokenReuse } from './tencent/token-reuse';
-
-export interface Authenticator {
-  authenticate(authorizationHeader: string | undefined): Promise<Caller>;
-}
 
 export interface TokenPolicy {
   renewalHoursDefault: number;

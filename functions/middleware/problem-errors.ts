@@ -16,8 +16,11 @@ export function problemErrors(options: { logger: Logger }): middy.MiddlewareObj<
   return {
     onError: async (request: Request) => {
       const error = toServiceError(request.error);
-      if (error.status >= 500) {
-        // `cause` carries what went wrong inside (upstream code, request id, stack) for operators only.
+      // `cause` carries what went wrong inside (upstream code, request id, stack) for operators only.
+      // A full upstream quota (503) is load, not a fault: a warning without the stack.
+      if (error.status === 503) {
+        options.logger.warn('request shed', { code: error.code, cause: describeCause(error.cause, 0, false) });
+      } else if (error.status >= 500) {
         options.logger.error('request failed', { code: error.code, error: describeCause(request.error) });
       }
       request.response = {
@@ -30,15 +33,15 @@ export function problemErrors(options: { logger: Logger }): middy.MiddlewareObj<
 }
 
 /** A loggable summary of an error chain: names, codes and messages, no request data. */
-function describeCause(error: unknown, depth = 0): Record<string, unknown> | undefined {
+function describeCause(error: unknown, depth = 0, withStack = true): Record<string, unknown> | undefined {
   if (!(error instanceof Error) || depth > 3) return undefined;
-  const details = error as Error & { code?: unknown; upstream?: unknown };
+  const details = error as Error & { code?: unknown; failure?: unknown };
   return {
     name: error.name,
     message: error.message,
     ...(details.code !== undefined && { code: details.code }),
-    ...(details.upstream !== undefined && { upstream: details.upstream }),
-    ...(error.stack && { stack: error.stack }),
-    ...(error.cause !== undefined && { cause: describeCause(error.cause, depth + 1) }),
+    ...(details.failure !== undefined && { failure: details.failure }),
+    ...(withStack && error.stack && { stack: error.stack }),
+    ...(error.cause !== undefined && { cause: describeCause(error.cause, depth + 1, withStack) }),
   };
 }

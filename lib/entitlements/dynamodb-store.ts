@@ -1,5 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { instanceIdSchema } from '../request';
+import { Degradation, type DegradationStats, type WarnLogger } from '../state/degraded';
 import { isConditionalCheckFailed, keys, readString, readStringSet, type Item, type ItemKey } from '../state/table';
 import type { EntitlementStore } from './store';
 
@@ -8,26 +9,75 @@ export interface CallerGrant {
   instanceIds: string[];
 }
 
+/** How old a remembered grant or pool may be and still be served while DynamoDB fails. */
+export const MAX_STALE_ENTITLEMENT_MS = 15 * 60_000;
+/** Caps the memory of last answers; a forgotten one only means "deny" during an outage. */
+const MAX_REMEMBERED_SETS = 1000;
+
+export interface DynamoEntitlementStoreOptions {
+  /**
+   * Stale-if-error for the two port reads, for the request path (see the class comment); how long to
+   * skip DynamoDB after a failure defaults to 5 s. Without it (the admin command) they reject on a
+   * DynamoDB failure, as the admin operations always do: an operator must see the table, not a memory.
+   */
+  degraded?: { logger: WarnLogger; probeAfterMs?: number };
+  now?: () => number;
+}
+
+interface RememberedSet {
+  readAt: number;
+  instanceIds: string[];
+}
+
 /**
  * Grants and pools in the DynamoDB table (key design in `lib/state/table.ts`). Reads are strongly
- * consistent, so a revoked instance is refused on the very next request. A DynamoDB failure is not
- * caught here: entitlements fail closed (the request fails) rather than guess who may use what.
+ * consistent, so a revoked instance is refused on the very next request.
+ *
+ * Stale-if-error (with `degraded`): when DynamoDB fails (throttled, unreachable, timing out),
+ * `grantedInstanceIds` and `poolInstanceIds` answer with the last set this container read for that
+ * grant or pool if it is at most MAX_STALE_ENTITLEMENT_MS (15 min) old, and otherwise with nothing:
+ * deny by default, so a caller this container has not served recently gets instance_not_allowed. The
+ * failure is logged as a `StateDegraded` warning with counters and DynamoDB is skipped for
+ * `probeAfterMs`. The price: during an outage a grant changed in the last 15 minutes may be served as
+ * it was when this container last read it (an instance removed meanwhile is still allowed, one added is
+ * not yet), and nothing changed during the outage is seen until DynamoDB answers again.
  *
  * The admin operations change instance sets with `ADD` / `DELETE` on a string set, so concurrent
  * changes never lose each other's IDs. An instance set holds at most about 3,000 IDs (400 KB item).
  */
 export class DynamoEntitlementStore implements EntitlementStore {
+  private readonly now: () => number;
+  private readonly degradation: Degradation | undefined;
+  /** The last set read per grant or pool key, oldest first (insertion order). */
+  private readonly remembered = new Map<string, RememberedSet>();
+
   constructor(
     private readonly client: DynamoDBDocumentClient,
     private readonly tableName: string,
-  ) {}
+    options: DynamoEntitlementStoreOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    if (options.degraded) {
+      this.degradation = new Degradation({
+        component: 'entitlements',
+        probeAfterMs: options.degraded.probeAfterMs ?? 5000,
+        now: this.now,
+        logger: options.degraded.logger,
+      });
+    }
+  }
 
   async grantedInstanceIds(issuer: string, subject: string): Promise<string[]> {
-    return this.readSet(keys.grant(issuer, subject));
+    return this.readOrRecall(keys.grant(issuer, subject));
   }
 
   async poolInstanceIds(issuer: string): Promise<string[]> {
-    return this.readSet(keys.pool(issuer));
+    return this.readOrRecall(keys.pool(issuer));
+  }
+
+  /** How often this container answered from memory; all zero without `degraded`. */
+  stats(): DegradationStats {
+    return this.degradation?.stats() ?? { failures: 0, fallbackDecisions: 0 };
   }
 
   /** Adds instances to a caller's grant; returns the caller's whole grant afterwards. */
@@ -43,7 +93,7 @@ export class DynamoEntitlementStore implements EntitlementStore {
   /** A caller's grant (`subject` given) or every grant of the issuer, sorted by subject. */
   async listGrants(issuer: string, subject?: string): Promise<CallerGrant[]> {
     if (subject !== undefined) {
-      const instanceIds = await this.grantedInstanceIds(issuer, subject);
+      const instanceIds = await this.readSet(keys.grant(issuer, subject));
       return instanceIds.length ? [{ subject, instanceIds }] : [];
     }
     const grants: CallerGrant[] = [];
@@ -90,6 +140,36 @@ export class DynamoEntitlementStore implements EntitlementStore {
 
   async removePoolInstances(issuer: string, instanceIds: readonly string[]): Promise<string[]> {
     return this.deleteFromSet(keys.pool(issuer), instanceIds);
+  }
+
+  /** The set from DynamoDB, or while it fails the last one read if recent enough, else empty (deny). */
+  private async readOrRecall(key: ItemKey): Promise<string[]> {
+    const degradation = this.degradation;
+    const id = `${key.pk}\u0000${key.sk}`;
+    if (!degradation?.active) {
+      // Aged from before the read: the answer is at least that fresh, never fresher than claimed.
+      const readAt = this.now();
+      try {
+        const instanceIds = await this.readSet(key);
+        if (degradation) this.remember(id, { readAt, instanceIds });
+        return instanceIds;
+      } catch (error) {
+        if (!degradation) throw error;
+        degradation.recordFailure(error);
+      }
+    }
+    degradation.recordFallbackDecision();
+    const last = this.remembered.get(id);
+    return last && this.now() - last.readAt <= MAX_STALE_ENTITLEMENT_MS ? [...last.instanceIds] : [];
+  }
+
+  private remember(id: string, entry: RememberedSet): void {
+    this.remembered.delete(id);
+    if (this.remembered.size >= MAX_REMEMBERED_SETS) {
+      const oldest = this.remembered.keys().next();
+      if (!oldest.done) this.remembered.delete(oldest.value);
+    }
+    this.remembered.set(id, entry);
   }
 
   private async readSet(key: ItemKey): Promise<string[]> {

@@ -29,6 +29,12 @@ export const GS_VERSION = '2019-11-18';
 
 /** Do not start an attempt with less time than this left in the budget. */
 const MIN_ATTEMPT_MS = 100;
+/**
+ * A wait for an upstream slot must leave the call this much of the budget (at least MIN_ATTEMPT_MS):
+ * a slot granted at the deadline would spend a unit of the shared quota on a call that can only time
+ * out, and the caller would get 504 where 503 with Retry-After tells it the truth.
+ */
+const ATTEMPT_RESERVE_FRACTION = 0.25;
 const RETRY_POLICY = {
   'rate-limited': { maxRetries: 4, baseDelayMs: 100 },
   transient: { maxRetries: 2, baseDelayMs: 50 },
@@ -39,8 +45,9 @@ export interface StreamTokenClientOptions {
   credentials?: CredentialProvider;
   logger?: WarnLogger;
   /**
-   * Called before every attempt, retries included, with the budget's deadline (epoch ms): the shared
-   * upstream quota guard waits here for a slot or throws UpstreamBusyError.
+   * Called before every attempt, retries included, with the latest moment (epoch ms) a slot may be
+   * granted and still leave the call its reserve: the shared upstream quota guard waits here for a
+   * slot or throws UpstreamBusyError.
    */
   acquireSlot?: (deadlineMs: number) => Promise<void>;
   /** Test seams for the backoff. */
@@ -227,10 +234,11 @@ export function createStreamTokenClient(config: TencentConfig, options: StreamTo
       }
       const body = { InstanceIds: request.instanceIds, DeviceId: request.deviceId, RenewalTime: request.renewalHours };
       const deadline = Date.now() + config.timeoutMs;
+      const attemptReserveMs = Math.max(MIN_ATTEMPT_MS, config.timeoutMs * ATTEMPT_RESERVE_FRACTION);
       const retries = { 'rate-limited': 0, transient: 0 };
 
       for (let attempt = 1; ; attempt++) {
-        await options.acquireSlot?.(deadline);
+        await options.acquireSlot?.(deadline - attemptReserveMs);
         const signal = AbortSignal.timeout(Math.max(1, Math.ceil(deadline - Date.now())));
         let failure: UpstreamFailure;
         try {

@@ -3,67 +3,28 @@
  * (POST, X-Amz-Target: secretsmanager.GetSecretValue, application/x-amz-json-1.1) to the real SDK client.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { startSecretsManager, type SecretsManagerStandIn } from '../helpers/secrets-manager';
 import { CredentialsError, secretsManagerCredentials, staticCredentials } from '../../lib/tencent/credentials';
 
 const SECRET_NAME = 'cloudphone/tencent-keys-AbCdEf';
 const SECRET_ARN = `arn:aws:secretsmanager:ap-east-1:123456789012:secret:${SECRET_NAME}`;
 const KEYS = { secretId: 'AKIDfirst', secretKey: 'first-secret-key-value' };
 
-/** What the fake Secrets Manager answers next; `fail` gives a 500 InternalServiceError. */
-const state: { secretString: string; fail: boolean; delayMs: number; calls: number; targets: string[] } = {
-  secretString: '',
-  fail: false,
-  delayMs: 0,
-  calls: 0,
-  targets: [],
-};
-
-let server: Server;
-let endpoint: string;
+let secretsManager: SecretsManagerStandIn;
 
 beforeAll(async () => {
-  server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      state.calls++;
-      state.targets.push(String(req.headers['x-amz-target']));
-      const reply = (status: number, payload: unknown) => {
-        setTimeout(() => {
-          res.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' }).end(JSON.stringify(payload));
-        }, state.delayMs);
-      };
-      const { SecretId } = JSON.parse(body) as { SecretId?: string };
-      if (req.method !== 'POST' || req.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {
-        reply(400, { __type: 'UnknownOperationException', message: 'unknown operation' });
-      } else if (state.fail) {
-        reply(500, { __type: 'InternalServiceError', message: 'injected failure' });
-      } else if (SecretId !== SECRET_ARN) {
-        reply(400, { __type: 'ResourceNotFoundException', message: "Secrets Manager can't find the specified secret." });
-      } else {
-        reply(200, { ARN: SECRET_ARN, Name: SECRET_NAME, SecretString: state.secretString, VersionId: 'v1', CreatedDate: 1.7e9 });
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  secretsManager = await startSecretsManager({});
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => secretsManager.close());
 
 beforeEach(() => {
-  Object.assign(state, { secretString: JSON.stringify(KEYS), fail: false, delayMs: 0, calls: 0, targets: [] });
+  Object.assign(secretsManager.state, { secrets: { [SECRET_ARN]: JSON.stringify(KEYS) }, fail: false, delayMs: 0, calls: 0, targets: [] });
 });
 
 const smClient = () =>
-  new SecretsManagerClient({ endpoint, region: 'ap-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 });
+  new SecretsManagerClient({ endpoint: secretsManager.endpoint, region: 'ap-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'y' }, maxAttempts: 1 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -78,27 +39,27 @@ describe('secretsManagerCredentials', () => {
     const provider = secretsManagerCredentials(SECRET_ARN, { client: smClient() });
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
-    expect(state.calls).toBe(1);
-    expect(state.targets).toEqual(['secretsmanager.GetSecretValue']);
+    expect(secretsManager.state.calls).toBe(1);
+    expect(secretsManager.state.targets).toEqual(['secretsmanager.GetSecretValue']);
   });
 
   it('shares one refresh among concurrent callers', async () => {
-    state.delayMs = 50;
+    secretsManager.state.delayMs = 50;
     const provider = secretsManagerCredentials(SECRET_ARN, { client: smClient() });
     const results = await Promise.all(Array.from({ length: 5 }, () => provider.getCredential()));
     expect(results).toEqual(Array.from({ length: 5 }, () => KEYS));
-    expect(state.calls).toBe(1);
+    expect(secretsManager.state.calls).toBe(1);
   });
 
   it('picks up a rotated secret after the TTL, with no redeploy', async () => {
     const provider = secretsManagerCredentials(SECRET_ARN, { client: smClient(), ttlMs: 50 });
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
     const rotated = { secretId: 'AKIDsecond', secretKey: 'second-secret-key-value' };
-    state.secretString = JSON.stringify(rotated);
+    secretsManager.state.secrets[SECRET_ARN] = JSON.stringify(rotated);
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
     await sleep(70);
     await expect(provider.getCredential()).resolves.toEqual(rotated);
-    expect(state.calls).toBe(2);
+    expect(secretsManager.state.calls).toBe(2);
   });
 
   it('falls back to the last good value when a refresh fails, logging no secret values, and retries later', async () => {
@@ -109,31 +70,31 @@ describe('secretsManagerCredentials', () => {
       logger: { warn: (message, attributes) => warnings.push({ message, attributes }) },
     });
     await provider.getCredential();
-    state.fail = true;
+    secretsManager.state.fail = true;
     await sleep(70);
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.attributes.secret).toBe(SECRET_NAME);
     expect(JSON.stringify(warnings)).not.toContain(KEYS.secretKey);
 
-    state.fail = false;
-    state.secretString = JSON.stringify({ secretId: 'AKIDthird', secretKey: 'third-secret-key-value' });
+    secretsManager.state.fail = false;
+    secretsManager.state.secrets[SECRET_ARN] = JSON.stringify({ secretId: 'AKIDthird', secretKey: 'third-secret-key-value' });
     await sleep(70);
     await expect(provider.getCredential()).resolves.toEqual({ secretId: 'AKIDthird', secretKey: 'third-secret-key-value' });
   });
 
   it('fails with an error naming the secret when there is no good value yet', async () => {
-    state.fail = true;
+    secretsManager.state.fail = true;
     const error = await secretsManagerCredentials(SECRET_ARN, { client: smClient() }).getCredential().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CredentialsError);
     expect((error as Error).message).toBe(`Cannot read Secrets Manager secret "${SECRET_NAME}"`);
   });
 
   it('tries again on the next call after a first failure', async () => {
-    state.fail = true;
+    secretsManager.state.fail = true;
     const provider = secretsManagerCredentials(SECRET_ARN, { client: smClient() });
     await expect(provider.getCredential()).rejects.toThrow(CredentialsError);
-    state.fail = false;
+    secretsManager.state.fail = false;
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
   });
 
@@ -143,7 +104,7 @@ describe('secretsManagerCredentials', () => {
     ['an empty secretId', JSON.stringify({ secretId: '', secretKey: KEYS.secretKey }), 'bad: secretId'],
     ['a number for secretKey', JSON.stringify({ secretId: KEYS.secretId, secretKey: 12345 }), 'bad: secretKey'],
   ])('rejects a secret that is %s, naming the secret but no value', async (_label, secretString, expected) => {
-    state.secretString = secretString;
+    secretsManager.state.secrets[SECRET_ARN] = secretString;
     const error = await secretsManagerCredentials(SECRET_ARN, { client: smClient() }).getCredential().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CredentialsError);
     const text = `${(error as Error).message} ${String((error as Error).cause ?? '')}`;

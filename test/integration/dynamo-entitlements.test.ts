@@ -1,10 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { allowedInstanceIds } from '../../lib/entitlements/allowed-instances';
-import { DynamoEntitlementStore } from '../../lib/entitlements/dynamodb-store';
+import { DynamoEntitlementStore, MAX_STALE_ENTITLEMENT_MS } from '../../lib/entitlements/dynamodb-store';
 import type { EntitlementStore } from '../../lib/entitlements/store';
-import { keys } from '../../lib/state/table';
-import { startTestDynamo, testCaller, type TestDynamo } from '../helpers/dynamo';
+import type { WarnLogger } from '../../lib/state/degraded';
+import { createDocumentClient, keys } from '../../lib/state/table';
+import { spawnDynaliteProcess, startTestDynamo, testCaller, type TestDynamo } from '../helpers/dynamo';
 
 const ISSUER = 'https://login.acme.example/';
 
@@ -84,5 +85,70 @@ describe('DynamoEntitlementStore (dynalite)', () => {
     await expect(store.grantInstances(ISSUER, 'alice', [])).rejects.toThrow(RangeError);
     await expect(store.addPoolInstances(ISSUER, ['x'.repeat(129)])).rejects.toThrow(RangeError);
     expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1', 'i-2', 'i-3']);
+  });
+});
+
+describe('DynamoEntitlementStore when DynamoDB dies (stale-if-error, dynalite child process)', () => {
+  it('serves the last set read for up to 15 minutes, denies anything older or never read, and logs StateDegraded', async () => {
+    expect(MAX_STALE_ENTITLEMENT_MS).toBe(15 * 60_000);
+    const partner = 'https://partner.example/';
+    const child = await spawnDynaliteProcess();
+    const client = createDocumentClient({ endpoint: child.endpoint, timeouts: { connectionMs: 2000, requestMs: 10_000 } });
+    const warn = jest.fn<WarnLogger['warn']>();
+    let clock = Date.now();
+    try {
+      const admin = new DynamoEntitlementStore(client, child.tableName);
+      const store = new DynamoEntitlementStore(client, child.tableName, {
+        degraded: { logger: { warn }, probeAfterMs: 5000 },
+        now: () => clock,
+      });
+      const partnerCaller = testCaller({ issuer: partner, subject: 'dave', claimedInstanceIds: ['p-2', 'outside-pool'] });
+      await admin.grantInstances(ISSUER, 'alice', ['i-1', 'i-2']);
+      await admin.setPool(partner, ['p-1', 'p-2']);
+      expect(await allowedInstanceIds(store, partnerCaller)).toEqual(['p-2']);
+      expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1', 'i-2']);
+      // A later read replaces the remembered set and its age.
+      clock += 60_000;
+      await admin.revokeInstances(ISSUER, 'alice', ['i-2']);
+      expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1']);
+      const aliceReadAt = clock;
+      expect(warn).not.toHaveBeenCalled();
+
+      await child.kill();
+      expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1']);
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[1]).toMatchObject({ metric: 'StateDegraded', component: 'entitlements', failures: 1 });
+      expect(await allowedInstanceIds(store, partnerCaller)).toEqual(['p-2']);
+      // Never read by this container: deny by default.
+      expect(await store.grantedInstanceIds(ISSUER, 'bob')).toEqual([]);
+      // The admin operations never fall back, even on a store that does.
+      await expect(store.listGrants(ISSUER, 'alice')).rejects.toThrow();
+      await expect(store.grantInstances(ISSUER, 'bob', ['i-9'])).rejects.toThrow();
+
+      clock = aliceReadAt + MAX_STALE_ENTITLEMENT_MS;
+      expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1']);
+      // The pool was read a minute before alice's grant: already too old.
+      expect(await allowedInstanceIds(store, partnerCaller)).toEqual([]);
+      clock += 1;
+      expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual([]);
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(store.stats()).toEqual({ failures: 2, fallbackDecisions: 8 });
+    } finally {
+      client.destroy();
+      await child.kill();
+    }
+  });
+
+  it('without `degraded` (the admin command) the port reads reject too', async () => {
+    const child = await spawnDynaliteProcess();
+    const client = createDocumentClient({ endpoint: child.endpoint });
+    try {
+      await child.kill();
+      const strict = new DynamoEntitlementStore(client, child.tableName);
+      await expect(strict.grantedInstanceIds(ISSUER, 'alice')).rejects.toThrow();
+      await expect(strict.poolInstanceIds(ISSUER)).rejects.toThrow();
+    } finally {
+      client.destroy();
+    }
   });
 });

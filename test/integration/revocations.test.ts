@@ -1,9 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { DynamoRevocationStore, MAX_REVOCATION_CACHE_MS, type RevocationStore } from '../../lib/revocations';
+import type { WarnLogger } from '../../lib/state/degraded';
 import { createDocumentClient } from '../../lib/state/table';
-import { startTestDynamo, unreachableEndpoint, type TestDynamo } from '../helpers/dynamo';
+import { spawnDynaliteProcess, startTestDynamo, unreachableEndpoint, type TestDynamo } from '../helpers/dynamo';
 
 const ISSUER = 'https://login.acme.example/';
+const PARTNER = 'https://partner.example/';
 
 describe('DynamoRevocationStore (dynalite)', () => {
   let dynamo: TestDynamo;
@@ -91,13 +93,66 @@ describe('DynamoRevocationStore (dynalite)', () => {
     await expect(store().revokeCaller(ISSUER, 'x', { reason: '  ' })).rejects.toThrow(RangeError);
   });
 
-  it('fails closed: a check rejects when DynamoDB is unreachable', async () => {
+  it('without `degraded` (the admin command) a check rejects when DynamoDB is unreachable', async () => {
     const client = createDocumentClient({ endpoint: await unreachableEndpoint() });
     try {
       const unreachable = new DynamoRevocationStore({ client, tableName: dynamo.tableName });
       await expect(unreachable.check(ISSUER, 'alice')).rejects.toThrow();
     } finally {
       client.destroy();
+    }
+  });
+});
+
+describe('DynamoRevocationStore when DynamoDB dies (stale-if-error, dynalite child process)', () => {
+  it('keeps refusing the revocations it saw, lets everyone else through, and logs StateDegraded once per probe period', async () => {
+    const child = await spawnDynaliteProcess();
+    const client = createDocumentClient({ endpoint: child.endpoint, timeouts: { connectionMs: 2000, requestMs: 10_000 } });
+    const warn = jest.fn<WarnLogger['warn']>();
+    let clock = Date.now();
+    try {
+      const admin = new DynamoRevocationStore({ client, tableName: child.tableName });
+      const store = new DynamoRevocationStore({
+        client,
+        tableName: child.tableName,
+        now: () => clock,
+        degraded: { logger: { warn }, probeAfterMs: 5000 },
+      });
+      await admin.revokeCaller(ISSUER, 'mallory', { reason: 'leaked token' });
+      await admin.revokeCaller(ISSUER, 'temp', { reason: 'cool-down', expiresAt: new Date(clock + 60_000) });
+      await admin.revokeCaller(ISSUER, 'eve', { reason: 'abuse' });
+      await admin.revokeIssuer(PARTNER, { reason: 'contract ended' });
+      // What this container sees before the outage; eve's revocation is lifted and seen lifted.
+      expect(await store.check(ISSUER, 'mallory')).toEqual({ scope: 'caller', reason: 'leaked token' });
+      expect(await store.check(ISSUER, 'temp')).toEqual({ scope: 'caller', reason: 'cool-down' });
+      expect(await store.check(ISSUER, 'eve')).toEqual({ scope: 'caller', reason: 'abuse' });
+      expect(await store.check(PARTNER, 'bob')).toEqual({ scope: 'issuer', reason: 'contract ended' });
+      await admin.unrevokeCaller(ISSUER, 'eve');
+      expect(await store.check(ISSUER, 'eve')).toBeUndefined();
+      expect(warn).not.toHaveBeenCalled();
+
+      await child.kill();
+      expect(await store.check(ISSUER, 'mallory')).toEqual({ scope: 'caller', reason: 'leaked token' });
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[1]).toMatchObject({ metric: 'StateDegraded', component: 'revocations', failures: 1 });
+      // The issuer revocation was seen through bob: it refuses a caller of that issuer never seen before.
+      expect(await store.check(PARTNER, 'never-seen')).toEqual({ scope: 'issuer', reason: 'contract ended' });
+      // Unknown, and last seen lifted: both let through.
+      expect(await store.check(ISSUER, 'never-seen')).toBeUndefined();
+      expect(await store.check(ISSUER, 'eve')).toBeUndefined();
+      // Within the probe period DynamoDB was not tried again: still one failure.
+      expect(warn).toHaveBeenCalledTimes(1);
+
+      clock += 61_000; // expiresAt is stored in whole seconds, rounded up
+      // A remembered revocation still lapses by its own expiry; an open-ended one still refuses.
+      expect(await store.check(ISSUER, 'temp')).toBeUndefined();
+      expect(await store.check(ISSUER, 'mallory')).toEqual({ scope: 'caller', reason: 'leaked token' });
+      expect(warn).toHaveBeenCalledTimes(2);
+      expect(warn.mock.calls[1]?.[1]).toMatchObject({ metric: 'StateDegraded', component: 'revocations', failures: 2 });
+      expect(store.stats()).toEqual({ failures: 2, fallbackDecisions: 6 });
+    } finally {
+      client.destroy();
+      await child.kill();
     }
   });
 });
