@@ -12,7 +12,7 @@ export interface UpstreamGuardOptions {
   /** `now` and `sleep` must agree (default: `Date.now` and `setTimeout`). */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Extra spacing between two uses of a slot (default 50 ms), see below. */
+  /** Extra spacing between two uses of a slot (default 100 ms), see below. */
   marginMs?: number;
   /** The in-container limit used while DynamoDB is unavailable, and how long to wait before trying it again (default 5 s). */
   degraded: { perContainer: Rate; probeAfterMs?: number };
@@ -42,10 +42,13 @@ export interface UpstreamGuard {
  * Why this holds for any interval: each slot lets a call go at most once per W + margin, so any W
  * interval sees at most L calls, whatever the concurrency, because DynamoDB applies each conditional
  * write atomically. `marginMs` absorbs what the slot time does not capture: the spread between
- * reserving a slot and the call reaching the upstream (DynamoDB reply, signing, network) and clock
- * skew between containers. It must exceed the *variation* of that delay, not the delay itself: 50 ms
- * covers DynamoDB and warm connections; a cold TLS handshake to a distant upstream can add more, so
- * measure it. The price of a larger margin is small: L calls per W + margin instead of per W.
+ * stamping a slot and the call reaching the upstream, and clock skew between containers. A claim
+ * whose write comes back more than margin/2 after its stamp moves the stamp to its real departure,
+ * so DynamoDB latency and SDK retries never widen that spread; what remains for the margin is
+ * signing and the network to the upstream. It must exceed the *variation* of that delay, not the delay
+ * itself: 100 ms covers warm connections on a busy host (measured by `npm run bench:guard`); a cold
+ * TLS handshake to a distant upstream can add more, so measure it there. The price of a larger
+ * margin is small: L calls per W + margin instead of per W.
  *
  * Within one process, acquisitions take turns (FIFO): only one talks to DynamoDB at a time, so a
  * burst of concurrent requests does not turn into a herd of conditional writes all but one would lose.
@@ -59,7 +62,7 @@ export interface UpstreamGuard {
 export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuard {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
-  const marginMs = options.marginMs ?? 50;
+  const marginMs = options.marginMs ?? 100;
   const { rate, client, tableName } = options;
   const windowMs = rate.windowSeconds * 1000;
   const degradation = new Degradation({
@@ -94,7 +97,7 @@ export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuar
     return usedAt;
   }
 
-  /** Claims a slot if it is still free at this instant; false when another container took it first. */
+  /** Claims a slot if it is still free at this instant; false when another container took it first or the claim came back too late to use. */
   async function tryTake(index: number): Promise<boolean> {
     const at = now();
     try {
@@ -107,10 +110,32 @@ export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuar
           ExpressionAttributeValues: { ':at': at, ':freeBefore': at - windowMs - marginMs },
         }),
       );
+      const claimedAt = now();
+      // A claim that came back late lets the call leave long after its stamp, and the slot's next use
+      // could then arrive upstream less than W after this one. Moving the stamp to the real departure
+      // closes that gap: the move lands within one write, long before anyone may reuse the slot
+      // (at + W + margin), and it is conditional on the slot still holding this claim.
+      if (claimedAt - at > marginMs / 2) void restamp(index, at, claimedAt);
       return true;
     } catch (error) {
       if (isConditionalCheckFailed(error)) return false;
       throw error;
+    }
+  }
+
+  async function restamp(index: number, stampedAt: number, departedAt: number): Promise<void> {
+    try {
+      await client.send(
+        new UpdateCommand({
+          TableName: tableName,
+          Key: { pk: keys.upstreamSlots, sk: keys.upstreamSlot(index) },
+          UpdateExpression: 'SET usedAt = :departedAt',
+          ConditionExpression: 'usedAt = :stampedAt',
+          ExpressionAttributeValues: { ':departedAt': departedAt, ':stampedAt': stampedAt },
+        }),
+      );
+    } catch (error) {
+      if (!isConditionalCheckFailed(error)) degradation.recordFailure(error);
     }
   }
 

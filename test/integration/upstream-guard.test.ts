@@ -71,7 +71,7 @@ describe('upstream guard (sliding window of slots on dynalite)', () => {
 
   it('refuses at once with UpstreamBusyError and Retry-After when the next slot frees after the deadline', async () => {
     const tableName = await dynamo.freshTable();
-    const g = guard(tableName, { rate: TWO_PER_SECOND });
+    const g = guard(tableName, { rate: TWO_PER_SECOND, marginMs: 50 });
     await g.acquire(Date.now() + 3000);
     await g.acquire(Date.now() + 3000);
     const start = Date.now();
@@ -83,9 +83,37 @@ describe('upstream guard (sliding window of slots on dynalite)', () => {
     const busy = error as UpstreamBusyError;
     expect(busy.status).toBe(503);
     expect(busy.retryAfterSeconds).toBeGreaterThan(0.7);
+    // The earliest slot frees one window plus the 50 ms margin after it was taken.
     expect(busy.retryAfterSeconds).toBeLessThanOrEqual(1.05);
     expect(busy.headers()).toEqual({ 'Retry-After': String(Math.max(1, Math.ceil(busy.retryAfterSeconds))) });
     expect(Date.now() - start).toBeLessThan(250);
+  });
+
+  it('moves the stamp to the real departure when the claim comes back late, so the next use stays a full window away', async () => {
+    const tableName = await dynamo.freshTable();
+    // A DynamoDB whose slot writes answer 300 ms late: the call would leave 300 ms after its stamp.
+    const slow = createDocumentClient({ endpoint: dynamo.endpoint, timeouts: { connectionMs: 2000, requestMs: 10_000 } });
+    slow.middlewareStack.add(
+      (next, context) => async (args) => {
+        const result = await next(args);
+        if (context.commandName === 'UpdateItemCommand') await new Promise((resolve) => setTimeout(resolve, 300));
+        return result;
+      },
+      { step: 'initialize', name: 'slowSlotWrites' },
+    );
+    const one = { limit: 1, windowSeconds: 1 };
+    const late = createUpstreamGuard({ client: slow, tableName, rate: one, marginMs: 100, degraded: { perContainer: one } });
+    const other = guard(tableName, { rate: one, marginMs: 100 });
+    try {
+      await late.acquire(Date.now() + 3000);
+      const firstDeparture = Date.now();
+      await other.acquire(Date.now() + 3000);
+      const secondDeparture = Date.now();
+      // Stamped before the slow write, the slot would have freed ~300 ms too early.
+      expect(secondDeparture - firstDeparture).toBeGreaterThanOrEqual(1000);
+    } finally {
+      slow.destroy();
+    }
   });
 
   it('keeps serving at the per-container bound, with a warning, when DynamoDB dies mid-run', async () => {

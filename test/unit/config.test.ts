@@ -60,7 +60,7 @@ describe('loadConfig', () => {
     expect(config.tableName).toBe('stream-tokens-prod');
     expect(config.entitlementsFile).toBeUndefined();
     expect(config.degradedUpstreamRateLimit).toEqual({ limit: 1, windowSeconds: 1 });
-    expect([config.tokenReuseSeconds, config.upstreamBatchSize, config.upstreamGuardMarginMs]).toEqual([30, 50, 50]);
+    expect([config.tokenReuseSeconds, config.upstreamBatchSize, config.upstreamGuardMarginMs]).toEqual([30, 50, 100]);
     expect(config.issuers[0]?.rateLimit).toEqual({ perCaller: { limit: 10, windowSeconds: 60 }, perIssuer: { limit: 600, windowSeconds: 60 } });
   });
 
