@@ -33,7 +33,7 @@ export interface StreamTokenServiceDeps {
 export interface ServiceRequest {
   authorization: string | undefined;
   contentType?: string | undefined;
-  body?: string | undefined;
+  body?: string | null | undefined;
   isBase64Encoded?: boolean;
 }
 

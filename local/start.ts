@@ -39,7 +39,7 @@ async function main(): Promise<void> {
   if (stack.dynamo) {
     lines.push(
       '',
-      'Revoke (or list, grant…) against the local table:',
+      'Revocations and quotas live in the local table (grants come from ENTITLEMENTS_FILE, by default local/demo-grants.json); revoke the demo user:',
       `TABLE_NAME=${stack.apiEnv.TABLE_NAME} DYNAMODB_ENDPOINT=${stack.dynamo.endpoint} npm run grants -- revoke-caller --issuer ${stack.devIssuer?.issuer ?? '<issuer>'} --subject ${LOCAL.demoSubject} --reason test`,
     );
   }

@@ -76,6 +76,16 @@ describe('the local stack over HTTP', () => {
     expect(await response.json()).toMatchObject({ code: 'instance_not_allowed', deniedInstanceIds: ['someone-elses-phone'] });
   });
 
+  it('answers an empty POST body with 400 invalid_request, not 500', async () => {
+    // serverless-offline delivers an empty body as `body: null`, which once reached Buffer.byteLength.
+    const response = await fetch(`${stack.apiUrl}/v1/stream-tokens`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${await mintDemoJwt()}`, 'Content-Type': 'application/json' },
+    });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: 'invalid_request' });
+  });
+
   it('serves 404 and 405 as problem+json for routes the gateway passes through', async () => {
     const missing = await fetch(`${stack.apiUrl}/nope`);
     expect(missing.status).toBe(404);
