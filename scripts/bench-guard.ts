@@ -11,9 +11,10 @@
  * The emulator enforces Tencent's own 20 per 1000 ms, so an overshoot by the guard also shows up as
  * RequestLimitExceeded answers (and the client's retries), as it would against the real upstream.
  * dynalite runs in its own process: arrival times are taken in this process, whose event loop then
- * serves only the emulator. UPSTREAM_GUARD_MARGIN_MS from the environment is passed on (default 50).
+ * serves only the emulator. UPSTREAM_GUARD_MARGIN_MS from the environment is passed on (default: the service's own, from lib/config.ts).
  * Numbers depend on the machine; this is a benchmark to compare runs, not a test.
  */
+import { loadConfig } from '../lib/config';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,7 +35,7 @@ const ISSUER = 'https://login.bench.example/';
 const AUDIENCE = 'cloudphone-stream-api';
 const SECRET_ID = 'bench-guard-secret-id';
 const SECRET_KEY = 'bench-guard-secret-key-0123456789';
-const MARGIN_MS = process.env.UPSTREAM_GUARD_MARGIN_MS?.trim() || '50';
+const MARGIN_MS = String(loadConfig({ STAGE: 'local', UPSTREAM_GUARD_MARGIN_MS: process.env.UPSTREAM_GUARD_MARGIN_MS }).upstreamGuardMarginMs);
 
 interface Caller {
   subject: string;
