@@ -134,7 +134,8 @@ beforeAll(async () => {
     TOKEN_REUSE_SECONDS: '0',
     MAX_INSTANCES_PER_REQUEST: '3',
     CORS_ALLOWED_ORIGINS: ORIGIN,
-    POWERTOOLS_LOG_LEVEL: 'DEBUG',
+    // What is logged is the log-hygiene test's subject; here it would only bury the test output.
+    POWERTOOLS_LOG_LEVEL: 'SILENT',
   });
 });
 
@@ -152,6 +153,8 @@ describe('POST /v1/stream-tokens', () => {
     expect(result.headers['cache-control']).toBe('no-store');
     expect(result.headers['x-content-type-options']).toBe('nosniff');
     expect(result.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(result.headers['strict-transport-security']).toContain('max-age=');
+    expect(result.headers['reporting-endpoints']).toBeUndefined();
 
     const body = result.body as { serverTime: string; tokens: Array<Record<string, unknown>> };
     expect(Object.keys(body).sort()).toEqual(['serverTime', 'tokens']);
