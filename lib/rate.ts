@@ -15,7 +15,3 @@ export function parseRate(raw: string): Rate {
   if (windowSeconds < 1 || windowSeconds > 86400) throw new Error(`must use a window of 1 to 86400 seconds, got "${raw}"`);
   return { limit, windowSeconds };
 }
-
-export function formatRate(rate: Rate): string {
-  return `${rate.limit}/${rate.windowSeconds}s`;
-}
