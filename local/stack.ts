@@ -3,6 +3,8 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { loadConfig } from '../lib/config';
+import { FileEntitlementStore } from '../lib/entitlements/file-store';
 import { LOCAL, LOCAL_PORTS } from '../lib/local-defaults';
 import { startDevIssuer, type DevIssuer } from './dev-issuer';
 import { startLocalDynamo, type LocalDynamo } from './dynalite';
@@ -92,6 +94,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     });
     stops.push(() => closeServer(demoPage.server));
     if (!set('CORS_ALLOWED_ORIGINS')) apiEnv.CORS_ALLOWED_ORIGINS = demoPage.url;
+
+    // Fail fast with the ConfigError naming the variable, as the function would at its cold start,
+    // instead of waiting for a health check that a function failing on every load can never pass.
+    const config = loadConfig(apiEnv);
+    if (config.entitlementsFile) FileEntitlementStore.fromFile(config.entitlementsFile);
 
     const offline = await startOffline(apiPort, apiEnv, options.onOfflineOutput);
     stops.push(() => stopChild(offline));

@@ -103,6 +103,21 @@ describe('the local stack over HTTP', () => {
   });
 });
 
+describe('npm start with a bad setting', () => {
+  it('stops at once with the message naming the variable, leaving nothing running', async () => {
+    const started = Date.now();
+    const ports = { apiPort: await freePort(), gsEmulatorPort: await freePort(), devIssuerPort: await freePort(), dynamodbPort: await freePort() };
+    await expect(
+      startLocalStack({ env: { PATH: process.env.PATH, STAGE: 'local', UPSTREAM_RATE_LIMIT: 'lots' }, demoPagePort: 0, ...ports }),
+    ).rejects.toThrow('Invalid configuration: UPSTREAM_RATE_LIMIT must look like N/<seconds>s');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // Every stand-in it had started is stopped again: their ports are free.
+    for (const port of Object.values(ports)) {
+      await expect(fetch(`http://127.0.0.1:${port}/`)).rejects.toThrow();
+    }
+  });
+});
+
 describe('CORS in a real browser', () => {
   beforeAll(async () => {
     browser = await chromium.launch({

@@ -29,9 +29,10 @@ const restore: Array<() => void> = [];
 
 function capture(stream: NodeJS.WriteStream): void {
   const original = stream.write.bind(stream);
-  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+  // Kept, not echoed: the lines are this test's subject, and in the runner's output they would read as failures.
+  stream.write = ((chunk: string | Uint8Array) => {
     captured.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));
-    return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
+    return true;
   }) as typeof stream.write;
   restore.push(() => {
     stream.write = original;
