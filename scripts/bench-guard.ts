@@ -21,7 +21,8 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { createLocalTable } from '../local/dynalite';
 import { startGsEmulator, type GsEmulator, type GsEmulatorCall } from '../local/gs-emulator';
-import { maxInAnyWindow, spawnDynaliteProcess, type DynaliteProcess } from '../test/helpers/dynamo';
+import { maxInAnyWindow } from '../local/arrivals';
+import { spawnDynaliteProcess, type DynaliteProcess } from '../local/dynalite-process';
 import { percentiles, spawnFleetWorker, type CallerPlan, type FleetWorker, type WorkerPlan, type WorkerReport } from './fleet-worker';
 
 const LIMIT = 20;

@@ -1,10 +1,8 @@
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Caller } from '../../lib/auth/caller';
 import { createDocumentClient } from '../../lib/state/table';
@@ -48,44 +46,6 @@ export async function startTestDynamo(): Promise<TestDynamo> {
   };
 }
 
-export interface DynaliteProcess {
-  endpoint: string;
-  tableName: string;
-  /** SIGKILL: the table vanishes mid-run, as an outage would look to the service. */
-  kill(): Promise<void>;
-}
-
-/**
- * dynalite as a child process (`local/dynalite-main.ts`), so a test can kill it. `--import tsx` keeps
- * the server in the spawned process itself (the tsx CLI would run it in a grandchild that outlives a kill).
- */
-export async function spawnDynaliteProcess(): Promise<DynaliteProcess> {
-  const tableName = newTableName();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'local', 'dynalite-main.ts'), '--table', tableName], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = once(child, 'exit');
-  const lines = createInterface({ input: child.stdout });
-  const [endpoint] = (await Promise.race([
-    once(lines, 'line'),
-    exited.then(() => {
-      throw new Error('dynalite child exited before printing its endpoint');
-    }),
-  ])) as [string];
-  lines.close();
-  return {
-    endpoint,
-    tableName,
-    async kill() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
-  };
-}
-
 /** A loopback endpoint where nothing listens: every DynamoDB call fails with ECONNREFUSED. */
 export async function unreachableEndpoint(): Promise<string> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -105,16 +65,4 @@ export function testCaller(overrides: Partial<Caller> = {}): Caller {
     deviceId: undefined,
     ...overrides,
   };
-}
-
-/** The largest number of `times` (ms) falling in any closed interval of `windowMs`. */
-export function maxInAnyWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let max = 0;
-  let start = 0;
-  for (let end = 0; end < sorted.length; end++) {
-    while ((sorted[end] ?? 0) - (sorted[start] ?? 0) > windowMs) start++;
-    max = Math.max(max, end - start + 1);
-  }
-  return max;
 }

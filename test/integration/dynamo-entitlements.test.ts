@@ -5,7 +5,8 @@ import { DynamoEntitlementStore, MAX_STALE_ENTITLEMENT_MS } from '../../lib/enti
 import type { EntitlementStore } from '../../lib/entitlements/store';
 import type { WarnLogger } from '../../lib/state/degraded';
 import { createDocumentClient, keys } from '../../lib/state/table';
-import { spawnDynaliteProcess, startTestDynamo, testCaller, type TestDynamo } from '../helpers/dynamo';
+import { spawnDynaliteProcess } from '../../local/dynalite-process';
+import { startTestDynamo, testCaller, type TestDynamo } from '../helpers/dynamo';
 
 const ISSUER = 'https://login.acme.example/';
 

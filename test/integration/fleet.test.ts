@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { startLocalDynamo, type LocalDynamo } from '../../local/dynalite';
 import { startGsEmulator, type GsEmulator } from '../../local/gs-emulator';
 import { spawnFleetWorker, type CallerPlan, type FleetWorker } from '../../scripts/fleet-worker';
-import { maxInAnyWindow } from '../helpers/dynamo';
+import { maxInAnyWindow } from '../../local/arrivals';
 import { createEcKey, jwksOf, signToken } from '../helpers/jwt';
 
 /**

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { DynamoRevocationStore, MAX_REVOCATION_CACHE_MS, type RevocationStore } from '../../lib/revocations';
 import type { WarnLogger } from '../../lib/state/degraded';
 import { createDocumentClient } from '../../lib/state/table';
-import { spawnDynaliteProcess, startTestDynamo, unreachableEndpoint, type TestDynamo } from '../helpers/dynamo';
+import { spawnDynaliteProcess } from '../../local/dynalite-process';
+import { startTestDynamo, unreachableEndpoint, type TestDynamo } from '../helpers/dynamo';
 
 const ISSUER = 'https://login.acme.example/';
 const PARTNER = 'https://partner.example/';

@@ -3,7 +3,9 @@ import { UpstreamBusyError } from '../../lib/errors';
 import { createUpstreamGuard, type UpstreamGuardOptions } from '../../lib/ratelimit/upstream-guard';
 import type { WarnLogger } from '../../lib/state/degraded';
 import { createDocumentClient } from '../../lib/state/table';
-import { maxInAnyWindow, spawnDynaliteProcess, startTestDynamo, type TestDynamo } from '../helpers/dynamo';
+import { maxInAnyWindow } from '../../local/arrivals';
+import { spawnDynaliteProcess } from '../../local/dynalite-process';
+import { startTestDynamo, type TestDynamo } from '../helpers/dynamo';
 
 const FIVE_PER_SECOND = { limit: 5, windowSeconds: 1 };
 const TWO_PER_SECOND = { limit: 2, windowSeconds: 1 };
