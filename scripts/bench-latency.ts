@@ -21,6 +21,7 @@ import { LOCAL } from '../lib/local-defaults';
 import { startDevIssuer } from '../local/dev-issuer';
 import { startLocalDynamo } from '../local/dynalite';
 import { startGsEmulator } from '../local/gs-emulator';
+import { percentiles } from './fleet-worker';
 
 /** What scripts/bench-latency-container.ts prints in each mode. */
 interface ColdResult {
@@ -38,12 +39,8 @@ interface WarmResult {
 const ROOT = join(__dirname, '..');
 const run = promisify(execFile);
 
-const percentile = (samples: number[], p: number) => {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length * p) / 100))]!;
-};
 const ms = (value: number) => `${value.toFixed(1)} ms`;
-const median = (values: number[]) => percentile(values, 50);
+const median = (values: number[]) => percentiles(values).p50;
 
 async function main(): Promise<void> {
   const outdir = mkdtempSync(join(tmpdir(), 'bench-latency-'));
@@ -101,8 +98,10 @@ async function main(): Promise<void> {
     const colds: ColdResult[] = [];
     for (let i = 0; i < 5; i++) colds.push(await container<ColdResult>('cold'));
     const warm = await container<WarmResult>('warm');
-    const row = (label: string, samples: number[]) =>
-      `| ${label} | ${samples.length} | ${ms(percentile(samples, 50))} | ${ms(percentile(samples, 95))} | ${ms(percentile(samples, 99))} |`;
+    const row = (label: string, samples: number[]) => {
+      const { p50, p95, p99 } = percentiles(samples);
+      return `| ${label} | ${samples.length} | ${ms(p50)} | ${ms(p95)} | ${ms(p99)} |`;
+    };
     console.log(
       [
         `Node ${process.version}, ${new Date().toISOString()}, local stand-ins on 127.0.0.1 (dynalite is slower than DynamoDB)`,

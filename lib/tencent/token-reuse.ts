@@ -60,12 +60,18 @@ export function createTokenReuse(upstream: StreamTokenClient, options: TokenReus
     }
   }
 
-  /** One upstream call for a batch, shared with any identical call already in flight. */
+  /** One upstream call for a batch, shared with any identical call already in flight; its tokens are remembered once. */
   function sharedCall(callerKey: string, request: StreamTokenRequest): { promise: Promise<StreamTokenResult>; started: boolean } {
     const flightKey = JSON.stringify([callerKey, [...request.instanceIds].sort(), request.deviceId, request.renewalHours]);
     const existing = inFlight.get(flightKey);
     if (existing) return { promise: existing, started: false };
-    const promise = upstream.createStreamTokens(request).finally(() => inFlight.delete(flightKey));
+    const promise = upstream
+      .createStreamTokens(request)
+      .then((result) => {
+        remember(callerKey, request, result.tokens);
+        return result;
+      })
+      .finally(() => inFlight.delete(flightKey));
     inFlight.set(flightKey, promise);
     return { promise, started: true };
   }
@@ -89,7 +95,6 @@ export function createTokenReuse(upstream: StreamTokenClient, options: TokenReus
       const calls = batches.map((instanceIds) => sharedCall(callerKey, { ...request, instanceIds }));
       const results = await Promise.all(calls.map((call) => call.promise));
       const fresh = results.flatMap((result) => result.tokens);
-      remember(callerKey, request, fresh);
       return {
         tokens: [...reused, ...fresh],
         requestId: results.map((result) => result.requestId).join(','),
