@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { startLocalDynamo, type LocalDynamo } from '../../local/dynalite';
+import { spawnDynaliteProcess, type DynaliteProcess } from '../../local/dynalite-process';
 import { startGsEmulator, type GsEmulator } from '../../local/gs-emulator';
 import { spawnFleetWorker, type CallerPlan, type FleetWorker } from '../../scripts/fleet-worker';
 import { maxInAnyWindow } from '../../local/arrivals';
@@ -23,19 +23,23 @@ const LIMITED = 'https://login.limited.example/';
 const AUDIENCE = 'cloudphone-stream-api';
 const SECRET_ID = 'fleet-test-secret-id';
 const SECRET_KEY = 'fleet-test-secret-key-0123456789';
-const TABLE = 'fleet-test';
 
 let dir: string;
-let dynamo: LocalDynamo;
+let dynamo: DynaliteProcess;
 let emulator: GsEmulator;
 const workers: FleetWorker[] = [];
 const statuses = new Map<number, number>();
+const problems = new Map<string, number>();
+/** From the handler's ERROR lines (one per 5xx answer other than 503): the code and its inner cause. */
+const failureReasons: string[] = [];
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'fleet-test-'));
   const key = await createEcKey('fleet-ec');
   [dynamo, emulator] = await Promise.all([
-    startLocalDynamo({ port: 0, tableName: TABLE }),
+    // In its own process, as in every other suite that loads it: in this one it would hold up the
+    // emulator's answers with its own work for 100 callers, and push calls past their budget.
+    spawnDynaliteProcess(),
     startGsEmulator({ credentials: [{ secretId: SECRET_ID, secretKey: SECRET_KEY }], rateLimit: { limit: 1000, windowMs: 1000 } }),
   ]);
 
@@ -67,18 +71,19 @@ beforeAll(async () => {
     STAGE: 'local',
     AUTH_ISSUERS: JSON.stringify([issuer('fleet', FLEET, '1000/60s'), issuer('limited', LIMITED, '1/60s')]),
     ENTITLEMENTS_FILE: grantsFile,
-    TABLE_NAME: TABLE,
+    TABLE_NAME: dynamo.tableName,
     DYNAMODB_ENDPOINT: dynamo.endpoint,
     GS_ENDPOINT: emulator.url,
     TENCENTCLOUD_SECRET_ID: SECRET_ID,
     TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
     UPSTREAM_RATE_LIMIT: `${LIMIT}/1s`,
     // The margin must exceed the spread of the delay from stamping a slot to the call's arrival (see
-    // upstream-guard.ts). Here that spread reaches ~150 ms: dynalite shares the test process, and so
-    // the emulator's clock, with 100 busy callers on 2 shared cores, and each process's first call is cold.
+    // upstream-guard.ts). Here that spread reaches ~150 ms: 100 busy callers in 4 processes, dynalite
+    // and the emulator share 2 cores with the other suites, and each process's first call is cold.
     UPSTREAM_GUARD_MARGIN_MS: '250',
-    // Short enough that callers queued behind the guard give up with 503 within the run.
-    UPSTREAM_TIMEOUT_MS: '1500',
+    // Short enough that callers queued behind the guard give up with 503 within the run; long enough
+    // that a call granted a slot (with a quarter of the budget left) completes on a loaded CI machine.
+    UPSTREAM_TIMEOUT_MS: '2000',
     TOKEN_REUSE_SECONDS: '0',
   };
   for (let w = 0; w < WORKERS; w++) {
@@ -89,12 +94,17 @@ beforeAll(async () => {
   for (const worker of workers) worker.start();
   for (const report of await Promise.all(workers.map((worker) => worker.report()))) {
     for (const [status, count] of Object.entries(report.statuses)) statuses.set(Number(status), (statuses.get(Number(status)) ?? 0) + count);
+    for (const [code, count] of Object.entries(report.problems)) problems.set(code, (problems.get(code) ?? 0) + count);
+  }
+  for (const line of workers.flatMap((worker) => worker.stderrLines)) {
+    const entry = JSON.parse(line) as { level?: string; code?: string; error?: { message?: string; cause?: { message?: string } } };
+    if (entry.level === 'ERROR') failureReasons.push(`${entry.code}: ${entry.error?.cause?.message ?? entry.error?.message}`);
   }
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all(workers.map((worker) => worker.kill()));
-  await Promise.all([emulator?.close(), dynamo?.close()]);
+  await Promise.all([emulator?.close(), dynamo?.kill()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -107,7 +117,12 @@ describe('upstream guard across 4 processes', () => {
   });
 
   it('answers callers only with 200, 429 or 503, and with each of them', () => {
-    expect([...statuses.keys()].sort((a, b) => a - b)).toEqual([200, 429, 503]);
+    // Compared together, so that a failure names the unexpected problem codes and the handler's reasons.
+    expect({ statuses: [...statuses.keys()].sort((a, b) => a - b), problems: [...problems.keys()].sort(), failureReasons: failureReasons.slice(0, 3) }).toEqual({
+      statuses: [200, 429, 503],
+      problems: ['rate_limited', 'upstream_busy'],
+      failureReasons: [],
+    });
   });
 
   it('never meets RequestLimitExceeded upstream', () => {
