@@ -221,13 +221,15 @@ describe('DynamoDB stops mid-run (dynalite SIGKILLed under load)', () => {
     }
 
     // Logged and counted by every component. After its first failure each skips DynamoDB for the 5 s
-    // probe period, so only the calls already in flight at the kill add failures: at most one per caller.
+    // probe period, so only the calls already in flight when that failure lands add failures: at most one
+    // per concurrent request, the callers' and the outage loop's one at a time. (On a starved machine a
+    // breaker can open late enough that all of them count: 11 was seen with 10 callers.)
     expect(new Set(degraded.map((line) => line.component))).toEqual(
       new Set(['revocations', 'caller-quota', 'entitlements', 'upstream-guard']),
     );
     for (const line of degraded) {
       expect(line).toMatchObject({ level: 'WARN', metric: 'StateDegraded', probeAfterMs: 5000 });
-      expect(line.failures).toBeLessThanOrEqual(CALLERS.length);
+      expect(line.failures).toBeLessThanOrEqual(CALLERS.length + 1);
     }
   });
 });

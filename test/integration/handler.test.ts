@@ -306,6 +306,8 @@ describe('the contract error table', () => {
     const result = await invoke(handler, vend(await jwt({ scope: 'profile' }), { instanceIds: [FIRST], deviceId: DEVICE }));
     expectProblem(result, 403, 'insufficient_scope');
     expect(result.headers['www-authenticate']).toContain('error="insufficient_scope"');
+    // The scope check is part of authentication, which comes before counting.
+    expect(result.headers.ratelimit).toBeUndefined();
   });
 
   it('403 instance_not_allowed listing exactly the denied IDs, with nothing sent upstream', async () => {
