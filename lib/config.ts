@@ -175,7 +175,7 @@ export function loadConfig(env: Env = process.env): Config {
     },
     upstreamRateLimit: rateVariable('UPSTREAM_RATE_LIMIT', optional('UPSTREAM_RATE_LIMIT') ?? '20/1s'),
     degradedUpstreamRateLimit: rateVariable('DEGRADED_UPSTREAM_RATE_LIMIT', optional('DEGRADED_UPSTREAM_RATE_LIMIT') ?? '1/1s'),
-    upstreamGuardMarginMs: positiveInt('UPSTREAM_GUARD_MARGIN_MS', optional('UPSTREAM_GUARD_MARGIN_MS') ?? '100', 0, 5000),
+    upstreamGuardMarginMs: positiveInt('UPSTREAM_GUARD_MARGIN_MS', optional('UPSTREAM_GUARD_MARGIN_MS') ?? '75', 15, 5000),
     upstreamBatchSize: positiveInt('UPSTREAM_BATCH_SIZE', optional('UPSTREAM_BATCH_SIZE') ?? '50', 1, 1000),
     tokenReuseSeconds: positiveInt('TOKEN_REUSE_SECONDS', optional('TOKEN_REUSE_SECONDS') ?? '30', 0, 3600),
     rateLimitPerCaller: rateVariable('RATE_LIMIT_PER_CALLER', optional('RATE_LIMIT_PER_CALLER') ?? '30/60s'),

@@ -12,7 +12,7 @@ export interface UpstreamGuardOptions {
   /** `now` and `sleep` must agree (default: `Date.now` and `setTimeout`). */
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Extra spacing between two uses of a slot (default 100 ms), see below. */
+  /** Extra spacing between two uses of a slot (default 75 ms, at least 15), see below. */
   marginMs?: number;
   /** The in-container limit used while DynamoDB is unavailable, and how long to wait before trying it again (default 5 s). */
   degraded: { perContainer: Rate; probeAfterMs?: number };
@@ -31,28 +31,30 @@ export interface UpstreamGuard {
 
 /**
  * The fleet-wide upstream quota: a sliding window kept as L = `rate.limit` slot items in DynamoDB
- * (`UPSTREAM` / `SLOT#0000`…), each holding `usedAt`, the last time it let a call go.
+ * (`UPSTREAM` / `SLOT#0000`…), each holding `usedAt`, the moment it lets (or will let) a call go.
  *
- * acquire = one strongly consistent Query of all slots → a random slot free since
- * `now - W - margin` → conditional `SET usedAt = :now` (condition: still free). Losing the race to
- * another container only fails the condition, so the next free slot is tried, then the slots re-read.
- * When none is free, the earliest one frees at `min(usedAt) + W + margin`: wait for it if that is
- * before the deadline, else UpstreamBusyError.
+ * acquire = one strongly consistent Query of all slots, then a conditional write on one of them:
+ * - a slot free now (unused since `now - W - margin`): `SET usedAt = now`, condition still free;
+ * - otherwise a reservation of the earliest slot's next use, `usedAt + W + margin`, if that is before
+ *   the deadline (condition: the slot still holds the value read), then a sleep until that moment.
+ *   Reserving ahead means a slot is reused the instant it frees, not a timer, a Query and a write
+ *   later, and waiters line up in DynamoDB instead of racing for each freed slot.
+ * Losing a race to another container only fails the condition: the next candidate is tried, then the
+ * slots are read again. When every candidate frees after the deadline: UpstreamBusyError.
  *
- * Why this holds for any interval: each slot lets a call go at most once per W + margin, so any W
- * interval sees at most L calls, whatever the concurrency, because DynamoDB applies each conditional
- * write atomically. `marginMs` absorbs what the slot time does not capture: the spread between
- * stamping a slot and the call reaching the upstream, and clock skew between containers. A claim
- * whose write comes back more than margin/2 after its stamp moves the stamp to its real departure,
- * so DynamoDB latency and SDK retries never widen that spread; what remains for the margin is
- * signing and the network to the upstream. It must exceed the *variation* of that delay, not the delay
- * itself: 100 ms covers warm connections on a busy host (measured by `npm run bench:guard`); a cold
- * TLS handshake to a distant upstream can add more, so measure it there. The price of a larger
- * margin is small: L calls per W + margin instead of per W.
+ * Why this holds for any interval: consecutive stamps of a slot are at least W + margin apart
+ * (conditional writes are atomic), and a call leaves only within a third of the margin after its
+ * slot's stamp: a claim that comes back later (a slow write, a starved event loop) is abandoned, never
+ * used, and the request claims again within its deadline. So consecutive calls through a slot leave at
+ * least W + 2/3 margin apart, and no W interval holds more than L departures, whatever the concurrency.
+ * The other two thirds absorb what the stamp cannot see: the spread of signing and network time to the
+ * upstream, and clock skew between containers. The default 75 ms leaves 50 ms for that, enough for warm
+ * connections on a busy host (measured by `npm run bench:guard`); a distant or jittery path to the
+ * upstream can need more, so measure it there. The price of a larger margin: L calls per W + margin.
  *
- * Within one process, acquisitions take turns (FIFO): only one talks to DynamoDB at a time, so a
- * burst of concurrent requests does not turn into a herd of conditional writes all but one would lose.
- * A Lambda container serves one request at a time, so there this changes nothing.
+ * Within one process, claims take turns (FIFO): only one talks to DynamoDB at a time, so a burst of
+ * concurrent requests does not turn into a herd of conditional writes all but one would lose. The turn
+ * is released before a reservation's sleep, so one process can hold several reservations in line.
  *
  * When DynamoDB fails (throttled, unreachable, timing out; anything but a failed condition), the
  * container falls back for `probeAfterMs` to an in-memory sliding window of `degraded.perContainer`,
@@ -62,17 +64,20 @@ export interface UpstreamGuard {
 export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuard {
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
-  const marginMs = options.marginMs ?? 100;
+  const marginMs = options.marginMs ?? 75;
+  const lateAfterMs = marginMs / 3;
   const { rate, client, tableName } = options;
+  const logger = options.logger ?? consoleWarnLogger;
   const windowMs = rate.windowSeconds * 1000;
   const degradation = new Degradation({
     component: 'upstream-guard',
     probeAfterMs: options.degraded.probeAfterMs ?? 5000,
     now,
-    logger: options.logger ?? consoleWarnLogger,
+    logger,
   });
   const fallback = createSlidingWindow(options.degraded.perContainer, marginMs, now, sleep);
   const turns = createTurns(now, rate.windowSeconds);
+  let lateClaims = 0;
 
   /** `usedAt` of slots 0…L-1 (undefined: never used). Slots beyond L (an older, larger limit) are ignored. */
   async function readSlots(): Promise<(number | undefined)[]> {
@@ -97,25 +102,18 @@ export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuar
     return usedAt;
   }
 
-  /** Claims a slot if it is still free at this instant; false when another container took it first or the claim came back too late to use. */
-  async function tryTake(index: number): Promise<boolean> {
-    const at = now();
+  /** Stamps slot `index` with `stamp` if it still holds `seen` (undefined: never used) and is free by `stamp`; false when another container was first. */
+  async function claim(index: number, seen: number | undefined, stamp: number): Promise<boolean> {
     try {
       await client.send(
         new UpdateCommand({
           TableName: tableName,
           Key: { pk: keys.upstreamSlots, sk: keys.upstreamSlot(index) },
-          UpdateExpression: 'SET usedAt = :at',
-          ConditionExpression: 'attribute_not_exists(usedAt) OR usedAt <= :freeBefore',
-          ExpressionAttributeValues: { ':at': at, ':freeBefore': at - windowMs - marginMs },
+          UpdateExpression: 'SET usedAt = :stamp',
+          ConditionExpression: seen === undefined ? 'attribute_not_exists(usedAt)' : 'usedAt = :seen AND usedAt <= :freeBefore',
+          ExpressionAttributeValues: { ':stamp': stamp, ...(seen !== undefined && { ':seen': seen, ':freeBefore': stamp - windowMs - marginMs }) },
         }),
       );
-      const claimedAt = now();
-      // A claim that came back late lets the call leave long after its stamp, and the slot's next use
-      // could then arrive upstream less than W after this one. Moving the stamp to the real departure
-      // closes that gap: the move lands within one write, long before anyone may reuse the slot
-      // (at + W + margin), and it is conditional on the slot still holding this claim.
-      if (claimedAt - at > marginMs / 2) void restamp(index, at, claimedAt);
       return true;
     } catch (error) {
       if (isConditionalCheckFailed(error)) return false;
@@ -123,57 +121,63 @@ export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuar
     }
   }
 
-  async function restamp(index: number, stampedAt: number, departedAt: number): Promise<void> {
-    try {
-      await client.send(
-        new UpdateCommand({
-          TableName: tableName,
-          Key: { pk: keys.upstreamSlots, sk: keys.upstreamSlot(index) },
-          UpdateExpression: 'SET usedAt = :departedAt',
-          ConditionExpression: 'usedAt = :stampedAt',
-          ExpressionAttributeValues: { ':departedAt': departedAt, ':stampedAt': stampedAt },
-        }),
-      );
-    } catch (error) {
-      if (!isConditionalCheckFailed(error)) degradation.recordFailure(error);
-    }
-  }
-
-  async function acquireShared(deadline: number): Promise<void> {
+  /** The stamp of a slot this request now holds: now, or a later moment it must wait for. */
+  async function claimShared(deadline: number): Promise<number> {
     for (;;) {
       const usedAt = await readSlots();
       const freeBefore = now() - windowMs - marginMs;
-      const free = shuffle(usedAt.flatMap((at, index) => (at === undefined || at <= freeBefore ? [index] : [])));
+      const free = shuffle(usedAt.flatMap((used, index) => (used === undefined || used <= freeBefore ? [index] : [])));
       for (const index of free) {
-        if (await tryTake(index)) return;
+        const stamp = now();
+        if (await claim(index, usedAt[index], stamp)) return stamp;
       }
       if (free.length) continue;
-      const nextFree = Math.min(...usedAt.map((at) => at ?? 0)) + windowMs + marginMs;
-      if (nextFree > deadline) throw new UpstreamBusyError((nextFree - now()) / 1000);
-      await sleep(nextFree - now());
+      const byNextUse = usedAt.map((used, index) => ({ index, nextUse: (used ?? 0) + windowMs + marginMs })).sort((a, b) => a.nextUse - b.nextUse);
+      for (const { index, nextUse } of byNextUse) {
+        if (nextUse > deadline) throw new UpstreamBusyError((nextUse - now()) / 1000);
+        if (await claim(index, usedAt[index], nextUse)) return nextUse;
+      }
     }
+  }
+
+  /** True when the claim may be used: the call leaves within a third of the margin after its stamp. */
+  async function departOn(stamp: number): Promise<boolean> {
+    if (stamp > now()) await sleep(stamp - now());
+    const lateMs = now() - stamp;
+    if (lateMs <= lateAfterMs) return true;
+    lateClaims += 1;
+    logger.warn('Upstream slot claimed too late to use: claiming again', { metric: 'UpstreamSlotLate', lateMs, lateAfterMs, lateClaims });
+    return false;
   }
 
   return {
     async acquire(deadline) {
-      const release = await turns.take(deadline);
-      try {
-        if (!degradation.active) {
+      for (;;) {
+        const release = await turns.take(deadline);
+        let stamp: number;
+        try {
+          if (degradation.active) return await useFallback(deadline);
           try {
-            return await acquireShared(deadline);
+            stamp = await claimShared(deadline);
           } catch (error) {
             if (error instanceof UpstreamBusyError) throw error;
             degradation.recordFailure(error);
+            return await useFallback(deadline);
           }
+        } finally {
+          release();
         }
-        degradation.recordFallbackDecision();
-        await fallback.acquire(deadline);
-      } finally {
-        release();
+        if (await departOn(stamp)) return;
+        if (now() >= deadline) throw new UpstreamBusyError(rate.windowSeconds);
       }
     },
     stats: () => degradation.stats(),
   };
+
+  function useFallback(deadline: number): Promise<void> {
+    degradation.recordFallbackDecision();
+    return fallback.acquire(deadline);
+  }
 }
 
 /** One container's sliding window: the same slot rule as the shared one, over the last `limit` call times. */

@@ -60,7 +60,7 @@ describe('loadConfig', () => {
     expect(config.tableName).toBe('stream-tokens-prod');
     expect(config.entitlementsFile).toBeUndefined();
     expect(config.degradedUpstreamRateLimit).toEqual({ limit: 1, windowSeconds: 1 });
-    expect([config.tokenReuseSeconds, config.upstreamBatchSize, config.upstreamGuardMarginMs]).toEqual([30, 50, 100]);
+    expect([config.tokenReuseSeconds, config.upstreamBatchSize, config.upstreamGuardMarginMs]).toEqual([30, 50, 75]);
     expect(config.issuers[0]?.rateLimit).toEqual({ perCaller: { limit: 10, windowSeconds: 60 }, perIssuer: { limit: 600, windowSeconds: 60 } });
   });
 
@@ -93,6 +93,8 @@ describe('loadConfig', () => {
     ['DEGRADED_UPSTREAM_RATE_LIMIT', '1/0s', 'window of 1 to 86400'],
     ['TOKEN_REUSE_SECONDS', '-5', 'must be an integer'],
     ['UPSTREAM_BATCH_SIZE', '0', 'between 1 and 1000'],
+    // A third of the margin is how late a claimed slot may still be used: 0 would refuse every claim.
+    ['UPSTREAM_GUARD_MARGIN_MS', '0', 'between 15 and 5000'],
     ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: ['a'], jwksUri: 'https://x/', algorithms: ['RS256'], rateLimit: { perCaller: 'lots' } }]), 'rateLimit.perCaller'],
     ['UPSTREAM_TIMEOUT_MS', 'soon', 'must be an integer'],
     ['UPSTREAM_TIMEOUT_MS', '60000', 'between 100 and 29000'],
