@@ -230,6 +230,7 @@ describe('fewer upstream calls', () => {
       GS_ENDPOINT: emulator.url,
       TENCENTCLOUD_SECRET_ID: SECRET_ID,
       TENCENTCLOUD_SECRET_KEY: SECRET_KEY,
+      POWERTOOLS_LOG_LEVEL: 'SILENT',
     });
     const token = await jwt({ sub: 'alice' });
     const first = await invoke(reusing, vend(token, { instanceIds: [FIRST], deviceId: DEVICE }));
