@@ -54,6 +54,36 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/**
+ * Every variable the configuration reads. A deploy must pass each one through (serverless.yml), except
+ * the inline keys, which only `STAGE=local` accepts; a test holds the package to that.
+ */
+export const CONFIG_VARIABLES = [
+  'STAGE',
+  'AUTH_ISSUERS',
+  'ENTITLEMENTS_FILE',
+  'TABLE_NAME',
+  'DYNAMODB_ENDPOINT',
+  'TENCENTCLOUD_SECRET_ARN',
+  'TENCENTCLOUD_SECRET_ID',
+  'TENCENTCLOUD_SECRET_KEY',
+  'TENCENTCLOUD_REGION',
+  'GS_ENDPOINT',
+  'UPSTREAM_TIMEOUT_MS',
+  'UPSTREAM_RATE_LIMIT',
+  'DEGRADED_UPSTREAM_RATE_LIMIT',
+  'UPSTREAM_GUARD_MARGIN_MS',
+  'UPSTREAM_BATCH_SIZE',
+  'TOKEN_REUSE_SECONDS',
+  'RATE_LIMIT_PER_CALLER',
+  'RENEWAL_HOURS_DEFAULT',
+  'RENEWAL_HOURS_MAX',
+  'MAX_INSTANCES_PER_REQUEST',
+  'CORS_ALLOWED_ORIGINS',
+] as const;
+export const LOCAL_ONLY_VARIABLES = ['TENCENTCLOUD_SECRET_ID', 'TENCENTCLOUD_SECRET_KEY'] as const satisfies readonly ConfigVariable[];
+type ConfigVariable = (typeof CONFIG_VARIABLES)[number];
+
 const positiveInt = (variable: string, raw: string, min: number, max: number): number => {
   if (!/^\d+$/.test(raw.trim())) throw new ConfigError(variable, `must be an integer, got "${raw}"`);
   const value = Number(raw);
@@ -105,13 +135,13 @@ export function loadConfig(env: Env = process.env): Config {
   const isLocal = stage === 'local';
 
   /** A variable's value, else its local default when STAGE=local, else a ConfigError. */
-  const setting = (variable: string, localDefault?: string): string => {
+  const setting = (variable: ConfigVariable, localDefault?: string): string => {
     const value = env[variable];
     if (value !== undefined && value.trim() !== '') return value;
     if (isLocal && localDefault !== undefined) return localDefault;
     throw new ConfigError(variable, `is required when STAGE=${stage}`);
   };
-  const optional = (variable: string): string | undefined => {
+  const optional = (variable: ConfigVariable): string | undefined => {
     const value = env[variable];
     return value !== undefined && value.trim() !== '' ? value.trim() : undefined;
   };
