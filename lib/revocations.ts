@@ -149,7 +149,7 @@ export class DynamoRevocationStore implements RevocationStore {
         return items;
       } catch (error) {
         if (!degradation) throw error;
-        degradation.recordFailure(error);
+        degradation.absorb(error);
       }
     }
     degradation.recordFallbackDecision();

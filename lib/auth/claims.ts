@@ -12,7 +12,16 @@ import { deviceIdSchema, instanceIdSchema } from '../request';
 const spaceSeparated = z.string().transform((value) => value.split(' ').filter((scope) => scope !== ''));
 const scopeSchema = spaceSeparated;
 const scpSchema = z.union([spaceSeparated, z.array(z.string().min(1))]);
-const subjectSchema = z.string().min(1);
+/**
+ * OpenID Connect caps `sub` at 255 ASCII characters; counted in UTF-8 bytes here, because the subject
+ * becomes part of DynamoDB keys (sort keys end at 1024 bytes) and a key the table refuses must never
+ * reach it from a token.
+ */
+export const MAX_SUBJECT_BYTES = 255;
+const subjectSchema = z
+  .string()
+  .min(1)
+  .refine((subject) => Buffer.byteLength(subject, 'utf8') <= MAX_SUBJECT_BYTES);
 const instanceIdsSchema = z.array(instanceIdSchema);
 
 export function readSubject(payload: JWTPayload, claim: string): string {

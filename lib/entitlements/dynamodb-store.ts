@@ -155,7 +155,7 @@ export class DynamoEntitlementStore implements EntitlementStore {
         return instanceIds;
       } catch (error) {
         if (!degradation) throw error;
-        degradation.recordFailure(error);
+        degradation.absorb(error);
       }
     }
     degradation.recordFallbackDecision();

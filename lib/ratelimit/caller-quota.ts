@@ -138,7 +138,7 @@ export function createCallerQuota(options: CallerQuotaOptions): CallerQuota {
           return await evaluate(shared, checks, false);
         } catch (error) {
           if (error instanceof RateLimitedError) throw error;
-          degradation.recordFailure(error);
+          degradation.absorb(error);
         }
       }
       degradation.recordFallbackDecision();

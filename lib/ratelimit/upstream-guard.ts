@@ -162,7 +162,7 @@ export function createUpstreamGuard(options: UpstreamGuardOptions): UpstreamGuar
             stamp = await claimShared(deadline);
           } catch (error) {
             if (error instanceof UpstreamBusyError) throw error;
-            degradation.recordFailure(error);
+            degradation.absorb(error);
             return await useFallback(deadline);
           }
         } finally {

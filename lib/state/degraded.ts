@@ -41,7 +41,12 @@ export class Degradation {
     return this.options.now() < this.retryAt;
   }
 
-  recordFailure(error: unknown): void {
+  /**
+   * Absorbs a failure of DynamoDB to answer: counts it, logs it and opens the breaker. Rethrows any
+   * other error (see isUnavailable), so that it fails its own request instead.
+   */
+  absorb(error: unknown): void {
+    if (!isUnavailable(error)) throw error;
     this.counters.failures += 1;
     this.retryAt = this.options.now() + this.options.probeAfterMs;
     this.options.logger.warn('DynamoDB unavailable: using the in-container fallback', {
@@ -61,4 +66,19 @@ export class Degradation {
   stats(): DegradationStats {
     return { ...this.counters };
   }
+}
+
+/** Client faults that still mean "try later": the table is throttling, not refusing this request. */
+const THROTTLING = new Set(['ThrottlingException', 'ProvisionedThroughputExceededException', 'RequestLimitExceeded']);
+
+/**
+ * Whether a DynamoDB error means the table could not answer (throttled, a server-side fault, a
+ * network failure or timeout), which the in-container fallbacks absorb, rather than a refusal of
+ * this very request (a key over DynamoDB's size limits, a missing table, missing permissions). A
+ * refusal must fail its request, never switch the container to its fallback: one crafted request
+ * would otherwise turn off fresh revocation checks for every caller of the container.
+ */
+export function isUnavailable(error: unknown): boolean {
+  const { name, $fault } = (error ?? {}) as { name?: unknown; $fault?: unknown };
+  return $fault !== 'client' || (typeof name === 'string' && THROTTLING.has(name));
 }

@@ -122,6 +122,17 @@ describe('caller quota (fixed windows on dynalite)', () => {
     expect(remaining).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('fails a request whose key DynamoDB refuses, without switching the container to its in-memory quotas', async () => {
+    clock = T0;
+    const warn = jest.fn<WarnLogger['warn']>();
+    const q = createCallerQuota({ client: dynamo.client, tableName: dynamo.tableName, defaultPerCaller: PER_MINUTE_3, now: () => clock, logger: { warn } });
+    // Over DynamoDB's 2048-byte partition-key limit.
+    await expect(q.consume(testCaller({ subject: 'x'.repeat(2100) }))).rejects.toMatchObject({ name: 'ValidationException' });
+    expect(await q.consume(testCaller({ subject: 'after-refusal' }))).toMatchObject({ degraded: false });
+    expect(warn).not.toHaveBeenCalled();
+    expect(q.stats()).toEqual({ failures: 0, fallbackDecisions: 0 });
+  });
+
   it('fails open within the same quotas in memory when DynamoDB is unreachable, and logs it', async () => {
     clock = T0;
     const warn = jest.fn<WarnLogger['warn']>();

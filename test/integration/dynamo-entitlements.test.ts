@@ -87,6 +87,18 @@ describe('DynamoEntitlementStore (dynalite)', () => {
     await expect(store.addPoolInstances(ISSUER, ['x'.repeat(129)])).rejects.toThrow(RangeError);
     expect(await store.grantedInstanceIds(ISSUER, 'alice')).toEqual(['i-1', 'i-2', 'i-3']);
   });
+
+  it('fails a read whose key DynamoDB refuses, and keeps reading fresh grants for everyone else', async () => {
+    const warn = jest.fn<WarnLogger['warn']>();
+    const reader = new DynamoEntitlementStore(dynamo.client, dynamo.tableName, { degraded: { logger: { warn } } });
+    await store.grantInstances(ISSUER, 'bob', ['i-bob']);
+    expect(await reader.grantedInstanceIds(ISSUER, 'bob')).toEqual(['i-bob']);
+    await expect(reader.grantedInstanceIds(ISSUER, 'x'.repeat(1100))).rejects.toMatchObject({ name: 'ValidationException' });
+    // Removed after the refusal: a container on its fallback would still hand out the remembered grant.
+    await store.revokeInstances(ISSUER, 'bob', ['i-bob']);
+    expect(await reader.grantedInstanceIds(ISSUER, 'bob')).toEqual([]);
+    expect(warn).not.toHaveBeenCalled();
+  });
 });
 
 describe('DynamoEntitlementStore when DynamoDB dies (stale-if-error, dynalite child process)', () => {

@@ -105,6 +105,25 @@ describe('DynamoRevocationStore (dynalite)', () => {
   });
 });
 
+describe('DynamoRevocationStore when DynamoDB refuses one request', () => {
+  it('fails that check, and keeps every other caller on fresh reads (a refusal is not an outage)', async () => {
+    const dynamo = await startTestDynamo();
+    const warn = jest.fn<WarnLogger['warn']>();
+    try {
+      const admin = new DynamoRevocationStore({ client: dynamo.client, tableName: dynamo.tableName });
+      const store = new DynamoRevocationStore({ client: dynamo.client, tableName: dynamo.tableName, degraded: { logger: { warn } } });
+      // Over DynamoDB's 1024-byte sort-key limit: the table answers ValidationException. (The authenticator
+      // refuses such a subject first; this is the second line of defence.)
+      await expect(store.check(ISSUER, 'x'.repeat(1100))).rejects.toMatchObject({ name: 'ValidationException' });
+      await admin.revokeCaller(ISSUER, 'bob', { reason: 'revoked after the refusal' });
+      expect(await store.check(ISSUER, 'bob')).toEqual({ scope: 'caller', reason: 'revoked after the refusal' });
+      expect(warn).not.toHaveBeenCalled();
+    } finally {
+      await dynamo.close();
+    }
+  });
+});
+
 describe('DynamoRevocationStore when DynamoDB dies (stale-if-error, dynalite child process)', () => {
   it('keeps refusing the revocations it saw, lets everyone else through, and logs StateDegraded once per probe period', async () => {
     const child = await spawnDynaliteProcess();

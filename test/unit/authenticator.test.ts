@@ -220,6 +220,14 @@ describe('subject', () => {
     );
   });
 
+  it('accepts a subject of up to 255 UTF-8 bytes and rejects a longer one, counted in bytes, not characters', async () => {
+    await expect(authenticate(await signToken(rsa, claims({ sub: 'a'.repeat(255) })))).resolves.toMatchObject({ subject: 'a'.repeat(255) });
+    await expectUnauthenticated(authenticate(await signToken(rsa, claims({ sub: 'a'.repeat(256) }))), 'token has a malformed "sub" claim');
+    // 86 characters of 3 bytes each: 258 bytes. The 1100-character subject of the review went past DynamoDB's 1024-byte key limit.
+    await expectUnauthenticated(authenticate(await signToken(rsa, claims({ sub: '用'.repeat(86) }))), 'token has a malformed "sub" claim');
+    await expectUnauthenticated(authenticate(await signToken(rsa, claims({ sub: 'x'.repeat(1100) }))), 'token has a malformed "sub" claim');
+  });
+
   it('reads the configured subject claim', async () => {
     const issuer = acme({ subjectClaim: 'oid' });
     await expect(authenticate(await signToken(rsa, claims({ oid: 'u-123' })), issuer)).resolves.toMatchObject({ subject: 'u-123' });
