@@ -4,6 +4,7 @@
  * the secret takes effect within one TTL and needs no redeploy.
  */
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { z } from 'zod';
 
 export interface TencentCredential {
@@ -39,6 +40,14 @@ const secretSchema = z.object({ secretId: z.string().min(1), secretKey: z.string
 /** A failed refresh keeps serving the last good value for this long (at most one TTL) before trying again. */
 const RETRY_AFTER_FAILURE_MS = 30_000;
 
+/**
+ * The SDK sets no request timeout (and its handler only warns on one unless told to throw): a Secrets
+ * Manager (or VPC endpoint) that stops answering would hold every request of a cold container until
+ * the Lambda timeout. Two attempts of at most 1.5 s each.
+ */
+const defaultClient = (): SecretsManagerClient =>
+  new SecretsManagerClient({ maxAttempts: 2, requestHandler: new NodeHttpHandler({ connectionTimeout: 1000, requestTimeout: 1500, throwOnRequestTimeout: true }) });
+
 export interface SecretsManagerCredentialsOptions {
   client?: SecretsManagerClient;
   /** How long a fetched value is used before Secrets Manager is asked again; default 5 minutes. */
@@ -48,11 +57,13 @@ export interface SecretsManagerCredentialsOptions {
 
 /**
  * Keys from a Secrets Manager secret whose SecretString is `{"secretId": "...", "secretKey": "..."}`.
- * Concurrent callers share one refresh; when a refresh fails after a good value was seen, the last good value is
- * served (a Secrets Manager blip must not take the service down). Errors name the secret, never its values.
+ * Only a container that has no value yet waits for Secrets Manager. Once a value is held, an expired one
+ * is still served while one refresh runs in the background (stale-while-revalidate), so a slow or
+ * failing Secrets Manager never delays a request; a failed refresh keeps the last good value and is
+ * retried later. Errors name the secret, never its values.
  */
 export function secretsManagerCredentials(secretArn: string, options: SecretsManagerCredentialsOptions = {}): CredentialProvider {
-  const client = options.client ?? new SecretsManagerClient({});
+  const client = options.client ?? defaultClient();
   const ttlMs = options.ttlMs ?? 5 * 60 * 1000;
   const secretName = secretNameOf(secretArn);
   let cached: { value: TencentCredential; expiresAt: number } | undefined;
@@ -78,7 +89,11 @@ export function secretsManagerCredentials(secretArn: string, options: SecretsMan
 
   return {
     getCredential() {
-      if (cached && Date.now() < cached.expiresAt) return Promise.resolve(cached.value);
+      if (cached) {
+        // Never rejects: with a value held, a failed refresh resolves to that value.
+        if (Date.now() >= cached.expiresAt) refreshing ??= refresh();
+        return Promise.resolve(cached.value);
+      }
       refreshing ??= refresh();
       return refreshing;
     },

@@ -24,7 +24,8 @@ export async function startSecretsManager(secrets: Record<string, string>): Prom
       state.calls++;
       state.targets.push(String(request.headers['x-amz-target']));
       const reply = (status: number, payload: unknown) =>
-        setTimeout(() => response.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' }).end(JSON.stringify(payload)), state.delayMs);
+        // Unref'd: a reply held back to play a hang must not keep the test process alive.
+        setTimeout(() => response.writeHead(status, { 'Content-Type': 'application/x-amz-json-1.1' }).end(JSON.stringify(payload)), state.delayMs).unref();
       const { SecretId } = (body ? JSON.parse(body) : {}) as { SecretId?: string };
       const secretString = SecretId === undefined ? undefined : state.secrets[SecretId];
       if (request.method !== 'POST' || request.headers['x-amz-target'] !== 'secretsmanager.GetSecretValue') {

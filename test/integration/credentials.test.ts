@@ -51,16 +51,42 @@ describe('secretsManagerCredentials', () => {
     expect(secretsManager.state.calls).toBe(1);
   });
 
-  it('picks up a rotated secret after the TTL, with no redeploy', async () => {
+  it('picks up a rotated secret after the TTL, with no redeploy, refreshing in the background', async () => {
     const provider = secretsManagerCredentials(SECRET_ARN, { client: smClient(), ttlMs: 50 });
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
     const rotated = { secretId: 'AKIDsecond', secretKey: 'second-secret-key-value' };
     secretsManager.state.secrets[SECRET_ARN] = JSON.stringify(rotated);
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
     await sleep(70);
+    // Expired: served once more while the refresh runs, then the rotated keys.
+    await expect(provider.getCredential()).resolves.toEqual(KEYS);
+    await sleep(50);
     await expect(provider.getCredential()).resolves.toEqual(rotated);
     expect(secretsManager.state.calls).toBe(2);
   });
+
+  it('never holds a request while Secrets Manager hangs once a value is held, and gives up on a hang with none', async () => {
+    // The provider's own client (the SDK sets no timeout of its own), pointed at the stand-in.
+    const saved = { ...process.env };
+    Object.assign(process.env, secretsManager.awsEnv);
+    try {
+      const provider = secretsManagerCredentials(SECRET_ARN, { ttlMs: 50 });
+      await expect(provider.getCredential()).resolves.toEqual(KEYS);
+      secretsManager.state.delayMs = 20_000;
+      await sleep(70);
+      const startedAt = Date.now();
+      await expect(provider.getCredential()).resolves.toEqual(KEYS);
+      expect(Date.now() - startedAt).toBeLessThan(50);
+
+      const cold = secretsManagerCredentials(SECRET_ARN);
+      const coldStartedAt = Date.now();
+      await expect(cold.getCredential()).rejects.toThrow(CredentialsError);
+      // Two attempts of at most 1.5 s each, not the Lambda's whole timeout.
+      expect(Date.now() - coldStartedAt).toBeLessThan(4500);
+    } finally {
+      process.env = saved;
+    }
+  }, 15_000);
 
   it('falls back to the last good value when a refresh fails, logging no secret values, and retries later', async () => {
     const warnings: Array<{ message: string; attributes: Record<string, unknown> }> = [];
@@ -73,6 +99,7 @@ describe('secretsManagerCredentials', () => {
     secretsManager.state.fail = true;
     await sleep(70);
     await expect(provider.getCredential()).resolves.toEqual(KEYS);
+    await sleep(50);
     expect(warnings).toHaveLength(1);
     expect(warnings[0]?.attributes.secret).toBe(SECRET_NAME);
     expect(JSON.stringify(warnings)).not.toContain(KEYS.secretKey);
@@ -80,6 +107,8 @@ describe('secretsManagerCredentials', () => {
     secretsManager.state.fail = false;
     secretsManager.state.secrets[SECRET_ARN] = JSON.stringify({ secretId: 'AKIDthird', secretKey: 'third-secret-key-value' });
     await sleep(70);
+    await expect(provider.getCredential()).resolves.toEqual(KEYS);
+    await sleep(50);
     await expect(provider.getCredential()).resolves.toEqual({ secretId: 'AKIDthird', secretKey: 'third-secret-key-value' });
   });
 
