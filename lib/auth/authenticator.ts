@@ -18,6 +18,8 @@ export interface AuthenticatorOptions {
   jwksCooldownMs?: number;
   /** How long fetched keys are trusted before a refetch; bounds how long a key the IdP removed still verifies. Default 600000. */
   jwksCacheMaxAgeMs?: number;
+  /** After a failed JWKS fetch, how long no other fetch is tried (the last good keys still verify). Default 5000. */
+  jwksFailureCooldownMs?: number;
 }
 
 export interface Authenticator {
@@ -41,6 +43,7 @@ export function createAuthenticator(issuers: readonly IssuerConfig[], options: A
     timeoutMs: options.jwksTimeoutMs ?? 3000,
     cooldownMs: options.jwksCooldownMs ?? 30_000,
     cacheMaxAgeMs: options.jwksCacheMaxAgeMs ?? 600_000,
+    failureCooldownMs: options.jwksFailureCooldownMs ?? 5000,
   };
   const trusted = new Map<string, TrustedIssuer>(
     issuers.map((config) => [config.issuer, { config, keySet: createKeySet(config, keySetOptions) }]),

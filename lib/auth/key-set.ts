@@ -13,6 +13,7 @@ export interface KeySetOptions {
   timeoutMs: number;
   cooldownMs: number;
   cacheMaxAgeMs: number;
+  failureCooldownMs: number;
 }
 
 export type KeySet = (protectedHeader: JWSHeaderParameters, token: FlattenedJWSInput) => Promise<CryptoKey>;
@@ -33,25 +34,50 @@ export class SigningKeysUnavailableError extends Error {
  * Builds one issuer's key resolver, once per container: the remote set caches fetched keys across
  * requests (refetching after `cacheMaxAgeMs`, or for an unknown `kid` once `cooldownMs` has passed).
  * Only "no key fits this token" stays a token error; every other failure is the issuer's.
+ *
+ * A failed fetch starts `failureCooldownMs` without fetches (jose's own cooldown follows successes
+ * only): while a partner's JWKS endpoint is down, tokens that merely name its issuer, signed or not,
+ * cannot make this container fetch on every request. Meanwhile, and for the request that failed, the
+ * last good key set keeps verifying, so an IdP outage does not stop callers whose keys are known.
  */
 export function createKeySet(issuer: IssuerConfig, options: KeySetOptions): KeySet {
-  const resolve = issuer.jwks
-    ? // The schema checked only `kty`; jose validates the rest and throws here, at start-up, on a bad set.
-      createLocalJWKSet(issuer.jwks as JSONWebKeySet)
-    : createRemoteJWKSet(new URL(requireJwksUri(issuer)), {
-        timeoutDuration: options.timeoutMs,
-        cooldownDuration: options.cooldownMs,
-        cacheMaxAge: options.cacheMaxAgeMs,
-      });
-  return async (protectedHeader, token) => {
+  if (issuer.jwks) {
+    // The schema checked only `kty`; jose validates the rest and throws here, at start-up, on a bad set.
+    const local = createLocalJWKSet(issuer.jwks as JSONWebKeySet);
+    return (protectedHeader, token) => local(protectedHeader, token);
+  }
+  const remote = createRemoteJWKSet(new URL(requireJwksUri(issuer)), {
+    timeoutDuration: options.timeoutMs,
+    cooldownDuration: options.cooldownMs,
+    cacheMaxAge: options.cacheMaxAgeMs,
+  });
+  let failure: { at: number; error: unknown } | undefined;
+
+  const fromLastGoodSet: KeySet = async (protectedHeader, token) => {
+    const lastGood = remote.jwks();
+    if (!lastGood) throw new SigningKeysUnavailableError(issuer.name, { cause: failure?.error });
     try {
-      return await resolve(protectedHeader, token);
+      return await createLocalJWKSet(lastGood)(protectedHeader, token);
     } catch (error) {
-      if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys) throw error;
+      if (isTokenError(error)) throw error;
       throw new SigningKeysUnavailableError(issuer.name, { cause: error });
     }
   };
+
+  return async (protectedHeader, token) => {
+    if (failure && Date.now() - failure.at < options.failureCooldownMs) return fromLastGoodSet(protectedHeader, token);
+    try {
+      return await remote(protectedHeader, token);
+    } catch (error) {
+      if (isTokenError(error)) throw error;
+      failure = { at: Date.now(), error };
+      return fromLastGoodSet(protectedHeader, token);
+    }
+  };
 }
+
+/** No key, or more than one, fits the token's header: the token's fault, not the issuer's. */
+const isTokenError = (error: unknown): boolean => error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys;
 
 function requireJwksUri(issuer: IssuerConfig): string {
   if (issuer.jwksUri === undefined) throw new Error(`issuer "${issuer.name}" has neither jwks nor jwksUri`);

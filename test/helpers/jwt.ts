@@ -90,15 +90,22 @@ export interface JwksServer {
   jwksUri: string;
   /** Requests received so far, any path. */
   requests(): number;
+  /** While true, every request is answered 500. */
+  setFailing(failing: boolean): void;
   close(): Promise<void>;
 }
 
 /** Serves `jwks` at `/.well-known/jwks.json` on 127.0.0.1; with `hang`, accepts requests and never answers. */
 export async function startJwksServer(jwks: JSONWebKeySet, options: { hang?: boolean } = {}): Promise<JwksServer> {
   let count = 0;
+  let failing = false;
   const server = createServer((request, response) => {
     count += 1;
     if (options.hang) return;
+    if (failing) {
+      response.writeHead(500).end();
+      return;
+    }
     if (request.url !== '/.well-known/jwks.json') {
       response.writeHead(404).end();
       return;
@@ -110,6 +117,9 @@ export async function startJwksServer(jwks: JSONWebKeySet, options: { hang?: boo
   return {
     jwksUri: `http://127.0.0.1:${port}/.well-known/jwks.json`,
     requests: () => count,
+    setFailing: (value) => {
+      failing = value;
+    },
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

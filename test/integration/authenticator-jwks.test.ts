@@ -151,6 +151,39 @@ describe('signing keys unavailable', () => {
   });
 });
 
+describe("while an issuer's JWKS endpoint fails", () => {
+  it('fetches at most once per failure cooldown, however many tokens name the issuer, signed or not', async () => {
+    const server = await jwksServer(jwksOf(rsa));
+    server.setFailing(true);
+    const authenticator = createAuthenticator([issuer('acme', ACME, server.jwksUri, ['RS256'])]);
+    // Unsigned: no signature, exp or aud needed to reach the key lookup (the review's case: 20 requests, 20 fetches).
+    const forged = `${Buffer.from(JSON.stringify({ alg: 'RS256', kid: 'k' })).toString('base64url')}.${Buffer.from(JSON.stringify({ iss: ACME })).toString('base64url')}.AAAA`;
+    for (let i = 0; i < 20; i++) expect(await rejectionOf(authenticator.authenticate(`Bearer ${forged}`))).toBeInstanceOf(InternalError);
+    expect(server.requests()).toBe(1);
+  });
+
+  it('keeps verifying with the last good key set, refuses unknown kids, and fetches again after the cooldown', async () => {
+    const server = await jwksServer(jwksOf(rsa));
+    const authenticator = createAuthenticator([issuer('acme', ACME, server.jwksUri, ['RS256'])], {
+      jwksCacheMaxAgeMs: 50,
+      jwksFailureCooldownMs: 300,
+    });
+    const valid = `Bearer ${await signToken(rsa, claims(ACME))}`;
+    await expect(authenticator.authenticate(valid)).resolves.toMatchObject({ subject: 'alice' });
+    server.setFailing(true);
+    await new Promise((resolve) => setTimeout(resolve, 80));
+    // The cache is stale and the refetch fails: the last good keys answer, for this request and the next.
+    await expect(authenticator.authenticate(valid)).resolves.toMatchObject({ subject: 'alice' });
+    await expect(authenticator.authenticate(valid)).resolves.toMatchObject({ subject: 'alice' });
+    await expectUnauthenticated(authenticator.authenticate(`Bearer ${await signToken(rsa, claims(ACME), { kid: 'unknown' })}`), 'unknown signing key');
+    expect(server.requests()).toBe(2);
+    server.setFailing(false);
+    await new Promise((resolve) => setTimeout(resolve, 320));
+    await expect(authenticator.authenticate(valid)).resolves.toMatchObject({ subject: 'alice' });
+    expect(server.requests()).toBe(3);
+  });
+});
+
 describe('local dev issuer', () => {
   const issuers: DevIssuer[] = [];
 
