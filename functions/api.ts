@@ -26,7 +26,9 @@ const json = (body: unknown): Result => ({
   body: JSON.stringify(body),
 });
 
-const routes: Array<Route<Event, Result> & { path: string; method: string }> = [
+type ApiRoute = Route<Event, Result> & { path: string; method: string };
+
+const routes: ApiRoute[] = [
   {
     method: 'POST',
     path: '/v1/stream-tokens',
@@ -54,6 +56,17 @@ const routes: Array<Route<Event, Result> & { path: string; method: string }> = [
   { method: 'GET', path: '/healthz', handler: async () => json({ status: 'ok' }) },
 ];
 
+/**
+ * CORS preflights reach the function when API Gateway has no CORS configuration (no
+ * CORS_ALLOWED_ORIGINS). Routed like any request, they get every header a response carries, and
+ * http-cors adds the Access-Control fields for an allowed origin only; an unknown path is 404.
+ */
+const preflightRoutes: ApiRoute[] = [...new Set(routes.map((route) => route.path))].map((path) => ({
+  method: 'OPTIONS',
+  path,
+  handler: async () => ({ statusCode: 204, headers: {}, body: '' }),
+}));
+
 /** A known path with the wrong method is 405 with `Allow`; anything else is 404. */
 const notFoundResponse = ({ path }: { method: string; path: string }): never => {
   const normalised = path.length > 1 ? path.replace(/\/$/, '') : path;
@@ -73,12 +86,10 @@ export const handler = middy<Event, Result, Error, ExchangeContext>()
       exposeHeaders: 'X-Request-Id,RateLimit,RateLimit-Policy,Retry-After,WWW-Authenticate',
       maxAge: 600,
       cacheControl: 'no-store',
-      // Preflights are answered before routing: they carry no credentials and reach no route handler.
-      disableBeforePreflightResponse: false,
     }),
   )
   // The API has no reporting endpoint; the default would send an empty Reporting-Endpoints field.
   // (The option exists in the middleware since 6.x but not yet in its type declarations.)
   .use(httpSecurityHeaders({ reportingEndpoints: false } as Parameters<typeof httpSecurityHeaders>[0]))
   .use(problemErrors({ logger }))
-  .handler(httpRouterHandler({ routes, notFoundResponse }));
+  .handler(httpRouterHandler({ routes: [...routes, ...preflightRoutes], notFoundResponse }));

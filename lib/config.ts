@@ -147,6 +147,9 @@ export function loadConfig(env: Env = process.env): Config {
   };
 
   const issuers = parseJsonVariable('AUTH_ISSUERS', setting('AUTH_ISSUERS', JSON.stringify(LOCAL.issuers)), issuerListSchema);
+  // Keys fetched over plain HTTP can be swapped by anyone on the path, and they decide who gets tokens.
+  const plainHttp = isLocal ? undefined : issuers.find((issuer) => issuer.jwksUri?.startsWith('http:'));
+  if (plainHttp) throw new ConfigError('AUTH_ISSUERS', `issuer "${plainHttp.name}" has an http jwksUri; outside STAGE=local it must be https`);
 
   const entitlementsFile = optional('ENTITLEMENTS_FILE') ?? (isLocal ? LOCAL.entitlementsFile : undefined);
   // The table always holds revocations and the fleet-wide rate-limit counters; grants too unless ENTITLEMENTS_FILE is set.

@@ -441,6 +441,22 @@ describe('CORS', () => {
     expect(result.headers['access-control-allow-headers']).toMatch(/Authorization/i);
   });
 
+  it('routes a preflight like any request: the headers every response carries, and 404 for an unknown path', async () => {
+    // Reaches the function when API Gateway has no CORS configuration; http-cors used to answer it
+    // before the other middlewares, without X-Request-Id, nosniff or the security headers.
+    const preflight = (path: string, origin: string) =>
+      invoke(handler, { method: 'OPTIONS', path, headers: { origin, 'access-control-request-method': 'POST' } });
+    const allowed = await preflight('/v1/stream-tokens', ORIGIN);
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers).toMatchObject({ 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+    expect(allowed.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(allowed.headers['strict-transport-security']).toBeDefined();
+    const other = await preflight('/v1/stream-tokens', 'https://evil.example');
+    expect(other.status).toBe(204);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    expectProblem(await preflight('/v1/nothing-here', ORIGIN), 404, 'not_found');
+  });
+
   it('grants nothing to another origin', async () => {
     const result = await invoke(handler, vend(await jwt(), { instanceIds: [FIRST], deviceId: DEVICE }, { origin: 'https://evil.example' }));
     expect(result.headers['access-control-allow-origin']).toBeUndefined();

@@ -88,6 +88,7 @@ describe('loadConfig', () => {
     ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: ['a'], jwksUri: 'https://x/', algorithms: ['none'] }]), 'asymmetric'],
     ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: ['a'], algorithms: ['RS256'] }]), 'exactly one of jwksUri or jwks'],
     ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: [], jwksUri: 'https://x/', algorithms: ['RS256'] }]), 'audiences'],
+    ['AUTH_ISSUERS', JSON.stringify([{ name: 'x', issuer: 'i', audiences: ['a'], jwksUri: 'http://login.x.example/jwks.json', algorithms: ['RS256'] }]), 'outside STAGE=local it must be https'],
     ['UPSTREAM_RATE_LIMIT', '20 per second', 'N/<seconds>s'],
     ['RATE_LIMIT_PER_CALLER', '0/60s', 'at least 1'],
     ['DEGRADED_UPSTREAM_RATE_LIMIT', '1/0s', 'window of 1 to 86400'],
