@@ -16,7 +16,7 @@ export interface AuthenticatorOptions {
   jwksTimeoutMs?: number;
   /** Minimum time between refetches triggered by an unknown `kid`, so random kids cannot hammer an IdP. Default 30000. */
   jwksCooldownMs?: number;
-  /** How long fetched keys are trusted before a refetch; bounds how long a key the IdP removed still verifies. Default 600000. */
+  /** How long fetched keys are trusted before a refetch; bounds how long a key the IdP removed still verifies, while its JWKS endpoint answers. Default 600000. */
   jwksCacheMaxAgeMs?: number;
   /** After a failed JWKS fetch, how long no other fetch is tried (the last good keys still verify). Default 5000. */
   jwksFailureCooldownMs?: number;
