@@ -166,7 +166,7 @@ describe("while an issuer's JWKS endpoint fails", () => {
     const server = await jwksServer(jwksOf(rsa));
     const authenticator = createAuthenticator([issuer('acme', ACME, server.jwksUri, ['RS256'])], {
       jwksCacheMaxAgeMs: 50,
-      jwksFailureCooldownMs: 300,
+      jwksFailureCooldownMs: 1000,
     });
     const valid = `Bearer ${await signToken(rsa, claims(ACME))}`;
     await expect(authenticator.authenticate(valid)).resolves.toMatchObject({ subject: 'alice' });
@@ -178,7 +178,7 @@ describe("while an issuer's JWKS endpoint fails", () => {
     await expectUnauthenticated(authenticator.authenticate(`Bearer ${await signToken(rsa, claims(ACME), { kid: 'unknown' })}`), 'unknown signing key');
     expect(server.requests()).toBe(2);
     server.setFailing(false);
-    await new Promise((resolve) => setTimeout(resolve, 320));
+    await new Promise((resolve) => setTimeout(resolve, 1050));
     await expect(authenticator.authenticate(valid)).resolves.toMatchObject({ subject: 'alice' });
     expect(server.requests()).toBe(3);
   });
