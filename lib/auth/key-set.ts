@@ -44,24 +44,20 @@ export function createKeySet(issuer: IssuerConfig, options: KeySetOptions): KeyS
   if (issuer.jwks) {
     // The schema checked only `kty`; jose validates the rest and throws here, at start-up, on a bad set.
     const local = createLocalJWKSet(issuer.jwks as JSONWebKeySet);
-    return (protectedHeader, token) => local(protectedHeader, token);
+    return (protectedHeader, token) => resolveFor(issuer, local, protectedHeader, token);
   }
   const remote = createRemoteJWKSet(new URL(requireJwksUri(issuer)), {
     timeoutDuration: options.timeoutMs,
     cooldownDuration: options.cooldownMs,
     cacheMaxAge: options.cacheMaxAgeMs,
   });
-  let failure: { at: number; error: unknown } | undefined;
+  /** The last failed fetch, with the key set that was good before it (built once per failure, not per request). */
+  let failure: { at: number; error: unknown; lastGood: KeySet | undefined } | undefined;
 
-  const fromLastGoodSet: KeySet = async (protectedHeader, token) => {
-    const lastGood = remote.jwks();
-    if (!lastGood) throw new SigningKeysUnavailableError(issuer.name, { cause: failure?.error });
-    try {
-      return await createLocalJWKSet(lastGood)(protectedHeader, token);
-    } catch (error) {
-      if (isTokenError(error)) throw error;
-      throw new SigningKeysUnavailableError(issuer.name, { cause: error });
-    }
+  const fromLastGoodSet: KeySet = (protectedHeader, token) => {
+    const lastGood = failure?.lastGood;
+    if (!lastGood) return Promise.reject(new SigningKeysUnavailableError(issuer.name, { cause: failure?.error }));
+    return resolveFor(issuer, lastGood, protectedHeader, token);
   };
 
   return async (protectedHeader, token) => {
@@ -70,10 +66,21 @@ export function createKeySet(issuer: IssuerConfig, options: KeySetOptions): KeyS
       return await remote(protectedHeader, token);
     } catch (error) {
       if (isTokenError(error)) throw error;
-      failure = { at: Date.now(), error };
+      const lastGood = remote.jwks();
+      failure = { at: Date.now(), error, lastGood: lastGood && createLocalJWKSet(lastGood) };
       return fromLastGoodSet(protectedHeader, token);
     }
   };
+}
+
+/** Resolves with `keySet`; every failure but "no key fits this token" is the issuer's. */
+async function resolveFor(issuer: IssuerConfig, keySet: KeySet, protectedHeader: JWSHeaderParameters, token: FlattenedJWSInput): Promise<CryptoKey> {
+  try {
+    return await keySet(protectedHeader, token);
+  } catch (error) {
+    if (isTokenError(error)) throw error;
+    throw new SigningKeysUnavailableError(issuer.name, { cause: error });
+  }
 }
 
 /** No key, or more than one, fits the token's header: the token's fault, not the issuer's. */

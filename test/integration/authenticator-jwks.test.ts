@@ -144,6 +144,16 @@ describe('signing keys unavailable', () => {
     expect(cause).toBeInstanceOf(errors.JWKSTimeout);
   });
 
+  it('when an inline key does not import (500, not 401: the token is not at fault)', async () => {
+    // Structurally a JWK, so the set loads at start-up; the point is refused only when the key is imported.
+    // The key-set rework for JWKS outages briefly let this through unwrapped.
+    const broken = { keys: [{ kty: 'EC', crv: 'P-256', kid: ec.kid, alg: 'ES256', use: 'sig', x: 'AAAA', y: 'AAAA' }] };
+    const authenticator = createAuthenticator([issuerSchema.parse({ name: 'acme', issuer: ACME, audiences: [AUDIENCE], jwks: broken, algorithms: ['ES256'] })]);
+    const error = await rejectionOf(authenticator.authenticate(`Bearer ${await signToken(ec, claims(ACME))}`));
+    expect(error).toBeInstanceOf(InternalError);
+    expect((error as InternalError).cause).toBeInstanceOf(SigningKeysUnavailableError);
+  });
+
   it('when the JWKS URI answers 404', async () => {
     const server = await jwksServer(jwksOf(rsa));
     const cause = await expectKeysUnavailable(server.jwksUri.replace('jwks.json', 'missing.json'));
