@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { DynamoRevocationStore, MAX_REVOCATION_CACHE_MS, type RevocationStore } from '../../lib/revocations';
 import type { WarnLogger } from '../../lib/state/degraded';
@@ -120,6 +123,29 @@ describe('DynamoRevocationStore when DynamoDB refuses one request', () => {
       expect(warn).not.toHaveBeenCalled();
     } finally {
       await dynamo.close();
+    }
+  });
+});
+
+describe('DynamoRevocationStore when DynamoDB stops answering', () => {
+  it('takes a request timeout for an outage, not a refusal: it falls back and logs StateDegraded', async () => {
+    // Accepts connections and never answers: the client's own request timeout must count as "unavailable".
+    const silent = createServer(() => undefined).listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    const client = createDocumentClient({
+      endpoint: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+      timeouts: { connectionMs: 200, requestMs: 300 },
+    });
+    const warn = jest.fn<WarnLogger['warn']>();
+    try {
+      const store = new DynamoRevocationStore({ client, tableName: 'silent', degraded: { logger: { warn } } });
+      expect(await store.check(ISSUER, 'alice')).toBeUndefined();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[1]).toMatchObject({ metric: 'StateDegraded', component: 'revocations', error: expect.stringContaining('TimeoutError') });
+    } finally {
+      client.destroy();
+      silent.closeAllConnections();
+      silent.close();
     }
   });
 });
